@@ -1,0 +1,1 @@
+"""qimage.datapipe: Qwen-Image's seven-stage data cleaning as a Ray Data pipeline."""

@@ -1,0 +1,5 @@
+import sys
+
+from qimage.cli import main
+
+sys.exit(main())

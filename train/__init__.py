@@ -1,0 +1,1 @@
+"""qimage.train: VAE training, flow-matching pretraining, flow-DPO and GRPO."""
