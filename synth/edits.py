@@ -1,0 +1,57 @@
+"""Edit instructions shared by the synthesisers: replace one line's text, or change the text colour.
+
+Method: an edit changes one field of a synthesiser's plan and renders the plan again with the same random state,
+so the target shares everything else (background, medium, warp, noise) with the source. A replacement keeps the
+layout: the new text is drawn at the old line's size and baseline, aligned in the same box, and is chosen to fit
+that box, so only the pixels around the old and new line change. The changed region is recorded in the target's
+metadata (`edit.region`, quads in image pixels) so tests and the editing work can check it.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from . import colors, corpus
+from .layout import Block, place_line
+
+
+def replacement_text(rng, lang: str, old: str) -> str:
+    n = max(1, len(old.split())) if lang != "zh" else max(1, len(old) // 2)
+    return corpus.phrase(rng, lang, int(rng.integers(1, n + 1)))
+
+
+def replace_line(rng, lib, block: Block, lang: str, tries: int = 30):
+    """A copy of `block` with one line replaced by a different text that fits its box; None if none found."""
+    order = rng.permutation(len(block.lines))
+    for i in order[: min(3, len(order))]:
+        old = block.lines[int(i)]
+        for _ in range(tries // 3):
+            text = replacement_text(rng, lang, old.text)
+            if text == old.text or not lib.covers(block.face, text):
+                continue
+            new = place_line(lib, block.face, block.size, text, block.box, block.align, old.baseline)
+            x0, y0, x1, y1 = block.box
+            if new.ink[0] >= x0 and new.ink[2] <= x1 and new.ink[1] >= y0 and new.ink[3] <= y1:
+                lines = list(block.lines)
+                lines[int(i)] = new
+                return replace(block, lines=lines), int(i), old.text, text
+    return None
+
+
+def replace_instruction(lang: str, old: str, new: str) -> str:
+    if lang == "zh":
+        return f"把文字“{old}”替换为“{new}”。"
+    return f'Replace the text "{old}" with "{new}".'
+
+
+def recolor(rng, background, current: colors.Color) -> colors.Color:
+    return colors.pick_text(rng, background, min_contrast=3.0, exclude=(current.name,), far_from=current.rgb)
+
+
+def recolor_instruction(lang: str, old: colors.Color, new: colors.Color) -> str:
+    if lang == "zh":
+        return f"把文字颜色从{old.zh}改为{new.zh}。"
+    return f"Change the text colour from {old.name} to {new.name}."
+
+
+def edit_meta(kind: str, instruction: str, region: list, **extra) -> dict:
+    return {"type": kind, "instruction": instruction, "region": region, **extra}
