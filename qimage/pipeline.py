@@ -1,0 +1,167 @@
+"""Text-to-image (and latent-conditioned editing) with a model directory.
+
+    embeds = encode(prompt)        x_1 = noise(seed)         x_0 = sample(v, x_1)        image = VAE.decode(x_0)
+
+Each sample draws its noise from its own generator (seed + k), on the CPU, so an image depends only on its prompt and
+seed: the same alone, in any batch, on any device. With CFG the conditional and negative passes run as one batch;
+MMDiT masks the padding so neither pass sees the other's prompt length.
+
+Condition images (editing) are VAE-encoded, packed and appended after the target tokens at every step with frame
+index 1, 2, ... in MSRoPE; only the target tokens' velocity is used, and mu uses the target token count.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from qimage import vae as vae_ops
+from qimage.errors import UserError
+from qimage.sampling import euler_step, sample, schedule, true_cfg
+from qimage.text_encoder import encode_prompts
+
+SETTINGS_FILE = "qimage.json"  # optional extras (default size, steps, CFG); diffusers ignores unknown files
+
+
+@dataclass
+class Settings:
+    width: int = 1024
+    height: int = 1024
+    steps: int = 50
+    cfg: float = 4.0
+    negative: str = " "
+
+    @classmethod
+    def read(cls, model_dir) -> "Settings":
+        path = Path(model_dir) / SETTINGS_FILE
+        if not path.is_file():
+            return cls()
+        try:
+            data = json.loads(path.read_text())
+        except ValueError as e:
+            raise UserError(f"{path} is not valid JSON: {e}") from None
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+def pad_cat(embeds: Sequence[torch.Tensor], masks: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Concatenates prompt embeddings of different lengths along the batch, right-padding with masked zeros."""
+    length = max(e.shape[1] for e in embeds)
+    out_e = [torch.nn.functional.pad(e, (0, 0, 0, length - e.shape[1])) for e in embeds]
+    out_m = [torch.nn.functional.pad(m, (0, length - m.shape[1])) for m in masks]
+    return torch.cat(out_e), torch.cat(out_m)
+
+
+class Pipeline:
+    def __init__(self, transformer, vae, text_encoder, tokenizer, scheduler, device=None, settings: Settings | None = None):
+        self.transformer, self.vae = transformer, vae
+        self.text_encoder, self.tokenizer, self.scheduler = text_encoder, tokenizer, scheduler
+        self.device = torch.device(device or next(transformer.parameters()).device)
+        self.settings = settings or Settings()
+        self.vae_scale = vae_ops.scale_factor(vae)
+        self.multiple = max(16, 2 * self.vae_scale)  # whole 2x2 patches of latents; 16 px as Qwen-Image asks
+
+    @classmethod
+    def load(cls, model_dir, device=None, dtype=None) -> "Pipeline":
+        from qimage.device import default_dtype, pick_device
+        from qimage.model_dir import load_components
+
+        device = pick_device(device)
+        comps = load_components(model_dir, device=device, dtype=dtype or default_dtype(device))
+        return cls(**comps, device=device, settings=Settings.read(model_dir))
+
+    def encode(self, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        embeds, mask = encode_prompts(self.text_encoder, self.tokenizer, list(prompts), self.device)
+        return embeds.to(self.transformer.dtype), mask
+
+    def check_size(self, width: int, height: int):
+        if width <= 0 or height <= 0 or width % self.multiple or height % self.multiple:
+            raise UserError(f"size {width}x{height} is not a positive multiple of {self.multiple} in both dimensions")
+
+    def noise(self, seeds: Sequence[int], width: int, height: int) -> torch.Tensor:
+        """Per-sample Gaussian latents (B, C, h, w), each from torch.Generator().manual_seed(seed) on the CPU."""
+        c = self.transformer.config.in_channels // 4
+        h, w = height // self.vae_scale, width // self.vae_scale
+        draws = [torch.randn((1, 1, c, h, w), generator=torch.Generator().manual_seed(int(s))) for s in seeds]
+        return torch.cat(draws)[:, 0].to(self.device, self.transformer.dtype)
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompts: str | Sequence[str],
+        negative_prompt: str | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        steps: int | None = None,
+        cfg: float | None = None,
+        seeds: int | Sequence[int] = 0,
+        condition_images: Sequence | None = None,
+        step=euler_step,
+        callback=None,
+        progress: bool = False,
+        output: str = "pil",
+    ):
+        """Images for prompts. ``seeds``: one int (prompt k gets seed + k) or one seed per prompt.
+        ``cfg`` <= 1 disables CFG. ``condition_images``: PIL images appended as edit conditions (same for all)."""
+        s = self.settings
+        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        width, height = width or s.width, height or s.height
+        steps = s.steps if steps is None else steps
+        cfg = s.cfg if cfg is None else cfg
+        negative_prompt = s.negative if negative_prompt is None else negative_prompt
+        if steps < 1:
+            raise UserError(f"steps must be at least 1, got {steps}")
+        self.check_size(width, height)
+        seeds = [seeds + k for k in range(len(prompts))] if isinstance(seeds, int) else list(seeds)
+        if len(seeds) != len(prompts):
+            raise UserError(f"{len(seeds)} seeds for {len(prompts)} prompts")
+
+        b, lh, lw = len(prompts), height // self.vae_scale, width // self.vae_scale
+        embeds, mask = self.encode(prompts)
+        do_cfg = cfg > 1
+        if do_cfg:
+            neg, neg_mask = self.encode([negative_prompt] * b)
+            embeds, mask = pad_cat([embeds, neg], [mask, neg_mask])
+
+        shapes = [(1, lh // 2, lw // 2)]
+        cond_tokens = None
+        if condition_images:
+            conds = []
+            for im in condition_images:
+                # Condition images keep their aspect ratio at roughly the target's area, rounded to the grid.
+                cw, ch = self._condition_size(im.size, width * height)
+                lat = vae_ops.encode(self.vae, vae_ops.from_pil([im], (cw, ch)).to(self.device))
+                conds.append(vae_ops.pack(lat.to(self.transformer.dtype)))
+                shapes.append((1, ch // self.vae_scale // 2, cw // self.vae_scale // 2))
+            cond_tokens = torch.cat(conds, dim=1).expand(b, -1, -1)
+        n_target = (lh // 2) * (lw // 2)
+
+        def velocity(x, t, i):
+            hidden = x if cond_tokens is None else torch.cat([x, cond_tokens], dim=1)
+            if do_cfg:
+                hidden = torch.cat([hidden, hidden])
+            sigma = (t.expand(hidden.shape[0]) / 1000).to(hidden.dtype)
+            out = self.transformer(hidden, embeds, mask, sigma, [shapes] * hidden.shape[0], return_dict=False)[0]
+            out = out[:, :n_target]
+            if do_cfg:
+                out_cond, out_neg = out.chunk(2)
+                return true_cfg(out_cond, out_neg, cfg)
+            return out
+
+        timesteps, sigmas = schedule(self.scheduler, steps, n_target, self.device)
+        x = vae_ops.pack(self.noise(seeds, width, height))
+        x = sample(velocity, x, timesteps, sigmas, step=step, callback=callback, progress=progress,
+                   generators=[torch.Generator().manual_seed(int(sd) + 1) for sd in seeds])
+        latents = vae_ops.unpack(x, lh, lw)
+        if output == "latent":
+            return latents
+        images = vae_ops.decode(self.vae, latents.to(self.vae.dtype))
+        return vae_ops.to_pil(images) if output == "pil" else images
+
+    def _condition_size(self, size: tuple[int, int], area: int) -> tuple[int, int]:
+        w, h = size
+        scale = (area / (w * h)) ** 0.5
+        m = self.multiple
+        return max(m, round(w * scale / m) * m), max(m, round(h * scale / m) * m)

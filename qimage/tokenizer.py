@@ -1,0 +1,83 @@
+"""The toy's byte-level Qwen2 tokenizer, shaped so that diffusers' fixed template drop stays exact.
+
+Qwen-Image wraps every prompt in a chat template and drops its first 34 tokens, the system part as Qwen's own
+tokenizer counts it: ``<|im_start|>``, ``system``, ``\\n``, ``Describe``, `` the``, ... ``background``, ``:``,
+``<|im_end|>``, ``\\n``, ``<|im_start|>``, ``user``, ``\\n``. diffusers' pipeline drops 34 tokens whatever the tokenizer.
+
+A purely byte-level tokenizer (every UTF-8 byte a token, so any Chinese or Latin text is representable and every
+letter of a quoted word is its own token, which is what lets a tiny model bind letters to glyphs) would split the
+system part into ~150 tokens and leave ~115 of them in the conditioning. So the toy tokenizer is byte-level plus
+exactly the BPE merges that rebuild the system line's words: the prefix is then 34 tokens, the drop removes exactly
+the system part, and the conditioning is the user's prompt plus the assistant header, as for the real model.
+The merges join a space and lowercase letters, plus the chains of ``Describe``, ``system`` and ``user`` (which can
+also fire inside other words: "museum" becomes m, use, u, m); quoted uppercase words always stay one token per byte.
+"""
+from __future__ import annotations
+
+import functools
+
+from qimage.text_encoder import PROMPT_TEMPLATE, TEMPLATE_DROP
+
+SPECIAL_TOKENS = (
+    "<|endoftext|>", "<|im_start|>", "<|im_end|>",
+    "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>",
+)
+
+
+@functools.cache
+def byte_symbols() -> list[str]:
+    """The 256 printable stand-ins byte-level BPE uses for bytes 0..255 (printable Latin-1 maps to itself)."""
+    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    extra = iter(range(256, 512))
+    return [chr(b) if b in keep else chr(next(extra)) for b in range(256)]
+
+
+def _pretokens(text: str) -> list[str]:
+    """The words of the system prefix as Qwen's pre-tokenizer splits them (a leading space stays with the word)."""
+    import re
+
+    return re.findall(r" ?[A-Za-z]+|[^A-Za-z]", text)
+
+
+def template_merges() -> list[tuple[str, str]]:
+    """Left-to-right merge chains that turn each word of the template's system prefix into one token."""
+    system_part = PROMPT_TEMPLATE.split("<|im_start|>user")[0].split("<|im_start|>")[1].split("<|im_end|>")[0]
+    words = _pretokens(system_part) + ["user", "assistant"]
+    sym = byte_symbols()
+    merges, seen = [], set()
+    for word in words:
+        pieces = [sym[b] for b in word.encode("utf-8")]
+        if len(pieces) < 2:
+            continue
+        acc = pieces[0]
+        for p in pieces[1:]:
+            if (acc, p) not in seen:
+                seen.add((acc, p))
+                merges.append((acc, p))
+            acc += p
+    return merges
+
+
+def build_byte_tokenizer():
+    """A transformers ``Qwen2Tokenizer``: 256 byte tokens, the template merges, and Qwen's chat special tokens."""
+    from transformers import AddedToken, Qwen2Tokenizer
+
+    vocab = {s: i for i, s in enumerate(byte_symbols())}
+    merges = template_merges()
+    for a, b in merges:
+        vocab.setdefault(a + b, len(vocab))
+    tok = Qwen2Tokenizer(
+        vocab=vocab,
+        merges=merges,
+        unk_token=None,
+        eos_token="<|endoftext|>",
+        pad_token="<|endoftext|>",
+    )
+    tok.add_special_tokens(
+        {"additional_special_tokens": [AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS[1:]]}
+    )
+    tok.model_max_length = 32768
+    n = len(tok(PROMPT_TEMPLATE.split("{}")[0])["input_ids"])
+    if n != TEMPLATE_DROP:  # the whole point of this tokenizer; fail loudly if a transformers change breaks it
+        raise RuntimeError(f"toy tokenizer splits the template prefix into {n} tokens, expected {TEMPLATE_DROP}")
+    return tok
