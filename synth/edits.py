@@ -47,10 +47,12 @@ def recolor(rng, background, current: colors.Color) -> colors.Color:
     return colors.pick_text(rng, background, min_contrast=3.0, exclude=(current.name,), far_from=current.rgb)
 
 
-def recolor_instruction(lang: str, old: colors.Color, new: colors.Color) -> str:
+def recolor_instruction(lang: str, old: colors.Color, new: colors.Color, text: str | None = None) -> str:
     if lang == "zh":
-        return f"把文字颜色从{old.zh}改为{new.zh}。"
-    return f"Change the text colour from {old.name} to {new.name}."
+        what = f"“{text}”的文字颜色" if text else "文字颜色"
+        return f"把{what}从{old.zh}改为{new.zh}。"
+    what = f'the colour of the text "{text}"' if text else "the text colour"
+    return f"Change {what} from {old.name} to {new.name}."
 
 
 def edit_meta(kind: str, instruction: str, region: list, **extra) -> dict:
