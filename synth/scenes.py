@@ -1,0 +1,252 @@
+"""Scenes: flat coloured shapes with compositional captions (counts, colours, positions), no text.
+
+Method: a task is drawn as in GenEval (single object, two objects, counting, colour attribution, position), its
+objects get a shape (circle, square, triangle, star, hexagon: distinguishable by polygon vertex count), a colour
+(hues far apart in RGB and from the background) and a size, and are placed by rejection sampling so that no two
+bounding boxes come closer than a margin; position tasks place the pair so that the named relation holds by a wide
+margin on its axis. Shapes are drawn at 2x and downsampled for clean edges. The metadata lists every object with
+shape, colour name, RGB, bbox, centre and radius, plus counts and the relation, which is what a rule-based checker
+with OpenCV needs to score a generated image against the caption.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from PIL import Image, ImageDraw
+
+from . import colors
+from .sample import SCHEMA_VERSION, Sample
+
+SHAPES = {"circle": "圆形", "square": "正方形", "triangle": "三角形", "star": "星形", "hexagon": "六边形"}
+VERTICES = {"circle": 0, "square": 4, "triangle": 3, "star": 10, "hexagon": 6}
+OBJECT_COLORS = ["red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white", "gray"]
+# neutral backgrounds only: a tinted one would share a hue family with some object colour
+BACKGROUNDS = ["off-white", "light gray", "cream", "beige", "dark gray"]
+TASKS = ("single_object", "two_object", "counting", "colors", "position", "counting_two")
+TASK_P = (0.15, 0.2, 0.25, 0.1, 0.2, 0.1)
+NUM_EN = ["zero", "one", "two", "three", "four", "five", "six"]
+NUM_ZH = ["零", "一", "两", "三", "四", "五", "六"]
+RELATIONS = {"left of": ("在", "的左边"), "right of": ("在", "的右边"), "above": ("在", "的上方"),
+             "below": ("在", "的下方")}
+
+
+@dataclass
+class Obj:
+    shape: str
+    color: str
+    cx: float
+    cy: float
+    r: float
+    angle: float
+
+
+@dataclass
+class Plan:
+    width: int
+    height: int
+    caption_lang: str
+    task: str
+    bg: str
+    objects: list[Obj]
+    relation: dict | None
+
+
+def _colors_for(rng, bg: str, k: int) -> list[str]:
+    bg_rgb = colors.BY_NAME[bg].rgb
+    cands = [c for c in OBJECT_COLORS if colors.distance(colors.BY_NAME[c].rgb, bg_rgb) >= 110]
+    idx = rng.choice(len(cands), size=min(k, len(cands)), replace=False)
+    return [cands[int(i)] for i in idx]
+
+
+def _upright(rng, shape: str) -> float:
+    """Rotation in degrees: near upright (tilt within 15 degrees), so a square never reads as a diamond."""
+    base = {"triangle": -90.0, "star": -90.0, "hexagon": 0.0}.get(shape, 0.0)
+    return base + float(rng.uniform(-15, 15))
+
+
+def _place(rng, W, H, objs_spec, margin, fixed=None, tries=400):
+    """Rejection-sample centres so that padded boxes never overlap and all stay inside the canvas."""
+    placed = []
+    for shape, color, r in objs_spec:
+        for _ in range(tries):
+            cx, cy = rng.uniform(r + margin, W - r - margin), rng.uniform(r + margin, H - r - margin)
+            if all(abs(cx - o.cx) > r + o.r + margin or abs(cy - o.cy) > r + o.r + margin for o in placed):
+                placed.append(Obj(shape, color, float(cx), float(cy), float(r), _upright(rng, shape)))
+                break
+        else:
+            return None
+    return placed
+
+
+def plan(ctx, rng, lang: str) -> Plan:
+    W, H = ctx.width, ctx.height
+    caption_lang = "zh" if lang == "zh" or (lang == "mix" and rng.random() < 0.5) else "en"
+    task = TASKS[int(rng.choice(len(TASKS), p=TASK_P))]
+    bg = BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]
+    shapes = list(SHAPES)
+    S = min(W, H)
+    for _ in range(50):
+        relation = None
+        if task in ("single_object", "colors"):
+            spec = [(shapes[int(rng.integers(5))], _colors_for(rng, bg, 1)[0], rng.uniform(0.1, 0.2) * S)]
+        elif task in ("two_object", "position"):
+            s1, s2 = rng.choice(5, size=2, replace=False)
+            c1, c2 = _colors_for(rng, bg, 2)
+            spec = [(shapes[int(s1)], c1, rng.uniform(0.08, 0.15) * S), (shapes[int(s2)], c2, rng.uniform(0.08, 0.15) * S)]
+        elif task == "counting":
+            n = int(rng.integers(2, 7))
+            shape, col = shapes[int(rng.integers(5))], _colors_for(rng, bg, 1)[0]
+            r = rng.uniform(0.05, 0.1 if n > 3 else 0.13) * S
+            spec = [(shape, col, r)] * n
+        else:  # counting_two
+            s1, s2 = rng.choice(5, size=2, replace=False)
+            c1, c2 = _colors_for(rng, bg, 2)
+            n1, n2 = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+            r = rng.uniform(0.05, 0.09) * S
+            spec = [(shapes[int(s1)], c1, r)] * n1 + [(shapes[int(s2)], c2, r)] * n2
+        objs = _place(rng, W, H, spec, margin=0.03 * S)
+        if objs is None:
+            continue
+        if task == "position":
+            a, b = objs
+            dx, dy = a.cx - b.cx, a.cy - b.cy
+            # the relation must hold clearly: the dominant axis gap exceeds both radii
+            if max(abs(dx), abs(dy)) < a.r + b.r or abs(abs(dx) - abs(dy)) < 0.1 * S:
+                continue
+            rel = ("left of" if dx < 0 else "right of") if abs(dx) > abs(dy) else ("above" if dy < 0 else "below")
+            relation = {"subject": 0, "object": 1, "relation": rel}
+        return Plan(W, H, caption_lang, task, bg, objs, relation)
+    raise RuntimeError("scenes: could not place the objects")
+
+
+def _polygon(o: Obj, k: float):
+    cx, cy, r, a0 = o.cx * k, o.cy * k, o.r * k, math.radians(o.angle)
+    if o.shape == "square":
+        pts = [(r * 0.8, a0 + math.pi / 4 + i * math.pi / 2) for i in range(4)]
+        return [(cx + rr * math.sqrt(2) * math.cos(a), cy + rr * math.sqrt(2) * math.sin(a)) for rr, a in pts]
+    n = {"triangle": 3, "hexagon": 6, "star": 10}[o.shape]
+    out = []
+    for i in range(n):
+        rr = r if (o.shape != "star" or i % 2 == 0) else r * 0.45
+        a = a0 + 2 * math.pi * i / n
+        out.append((cx + rr * math.cos(a), cy + rr * math.sin(a)))
+    return out
+
+
+def render(ctx, p: Plan) -> Image.Image:
+    k = 2  # supersample for anti-aliased edges
+    img = Image.new("RGB", (p.width * k, p.height * k), colors.BY_NAME[p.bg].rgb)
+    d = ImageDraw.Draw(img)
+    for o in p.objects:
+        rgb = colors.BY_NAME[o.color].rgb
+        if o.shape == "circle":
+            d.ellipse((k * (o.cx - o.r), k * (o.cy - o.r), k * (o.cx + o.r), k * (o.cy + o.r)), fill=rgb)
+        else:
+            d.polygon(_polygon(o, k), fill=rgb)
+    return img.resize((p.width, p.height), Image.LANCZOS)
+
+
+def _bbox(o: Obj, W: int, H: int):
+    if o.shape == "circle":
+        xs, ys = [o.cx - o.r, o.cx + o.r], [o.cy - o.r, o.cy + o.r]
+    else:
+        pts = _polygon(o, 1)
+        xs, ys = [x for x, _ in pts], [y for _, y in pts]
+    return [round(max(0, min(xs)), 1), round(max(0, min(ys)), 1), round(min(W - 1, max(xs)), 1),
+            round(min(H - 1, max(ys)), 1)]
+
+
+def _phrase(n: int, color: str, shape: str, lang: str) -> str:
+    if lang == "zh":
+        return f"{NUM_ZH[n]}个{colors.BY_NAME[color].zh}的{SHAPES[shape]}"
+    noun = shape + ("es" if shape.endswith("x") else "s") if n > 1 else shape
+    art = ("an" if color[0] in "aeiou" else "a") if n == 1 else NUM_EN[n]
+    return f"{art} {color} {noun}"
+
+
+def groups(objects: list[Obj]) -> list[tuple[str, str, int]]:
+    """(colour, shape, count) in first-appearance order."""
+    out: dict[tuple[str, str], int] = {}
+    for o in objects:
+        out[(o.color, o.shape)] = out.get((o.color, o.shape), 0) + 1
+    return [(c, s, n) for (c, s), n in out.items()]
+
+
+def describe(p: Plan) -> str:
+    lang = p.caption_lang
+    if p.relation:
+        a, b = p.objects[p.relation["subject"]], p.objects[p.relation["object"]]
+        if lang == "zh":
+            pre, post = RELATIONS[p.relation["relation"]]
+            return f"{_phrase(1, a.color, a.shape, 'zh')}{pre}{_phrase(1, b.color, b.shape, 'zh')}{post}"
+        return f"{_phrase(1, a.color, a.shape, 'en')} {p.relation['relation']} {_phrase(1, b.color, b.shape, 'en')}"
+    parts = [_phrase(n, c, s, lang) for c, s, n in groups(p.objects)]
+    if lang == "zh":
+        return "和".join(parts)
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+EN = ["A photo of {d}.", "{D} on a {bg} background.", "An image showing {d}.", "A simple picture: {d}, on {bg}."]
+ZH = ["一张图片，画着{d}。", "{bg}背景上有{d}。", "画面中{d}。"]
+
+
+def caption(rng, p: Plan) -> str:
+    d = describe(p)
+    if p.caption_lang == "zh":
+        tpl = ZH[int(rng.integers(len(ZH)))]
+        return tpl.format(d=d, bg=colors.BY_NAME[p.bg].zh)
+    tpl = EN[int(rng.integers(len(EN)))]
+    return tpl.format(d=d, D=d[:1].upper() + d[1:], bg=p.bg)
+
+
+def to_sample(ctx, p: Plan, rng) -> Sample:
+    W, H = p.width, p.height
+    objects = [{"shape": o.shape, "color": o.color, "rgb": list(colors.BY_NAME[o.color].rgb), "bbox": _bbox(o, W, H),
+                "center": [round(o.cx, 1), round(o.cy, 1)], "radius": round(o.r, 1), "rotation": round(o.angle, 1),
+                "vertices": VERTICES[o.shape]} for o in p.objects]
+    meta = {
+        "kind": "scenes",
+        "lang": "none",
+        "font": "",
+        "lines": [],
+        "caption_lang": p.caption_lang,
+        "task": p.task,
+        "objects": objects,
+        "counts": [{"color": c, "shape": s, "count": n} for c, s, n in groups(p.objects)],
+        "relation": p.relation,
+        "background": {"name": p.bg, "rgb": list(colors.BY_NAME[p.bg].rgb)},
+        "size": [W, H],
+        "version": SCHEMA_VERSION,
+    }
+    return Sample(render(ctx, p), caption(rng, p), meta)
+
+
+def make(ctx, rng, lang: str, edit_rng=None) -> Sample:
+    p = plan(ctx, rng, lang)
+    cap_rng = rng.spawn(1)[0]
+    s = to_sample(ctx, p, cap_rng)
+    if edit_rng is not None:
+        s.edit = make_edit(ctx, p, edit_rng, cap_rng)
+    return s
+
+
+def make_edit(ctx, p: Plan, rng, cap_rng) -> Sample:
+    """Recolour one object; the target caption describes the new scene."""
+    i = int(rng.integers(len(p.objects)))
+    o = p.objects[i]
+    new = _colors_for(rng, p.bg, len(OBJECT_COLORS))
+    new = next(c for c in new if c != o.color and colors.distance(colors.BY_NAME[c].rgb, colors.BY_NAME[o.color].rgb) >= 100)
+    objs = list(p.objects)
+    objs[i] = replace(o, color=new)
+    target = replace(p, objects=objs, task=p.task if p.task in ("position", "two_object", "single_object") else "edited")
+    if p.caption_lang == "zh":
+        instruction = f"把{colors.BY_NAME[o.color].zh}的{SHAPES[o.shape]}改成{colors.BY_NAME[new].zh}。"
+    else:
+        instruction = f"Change the {o.color} {o.shape} to {new}."
+    s = to_sample(ctx, target, cap_rng.spawn(1)[0])
+    b = s.meta["objects"][i]["bbox"]
+    s.meta["edit"] = {"type": "recolor_object", "instruction": instruction,
+                      "region": [[[b[0], b[1]], [b[2], b[1]], [b[2], b[3]], [b[0], b[3]]]], "object": i,
+                      "old": o.color, "new": new}
+    return s
