@@ -1,0 +1,123 @@
+"""`qimage init` and `qimage generate`: write a model directory, and generate images from one."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from qimage.errors import UserError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("init", help="write a random-initialised model directory (diffusers QwenImagePipeline layout)")
+    p.add_argument("dir", help="output directory (must not exist or be empty)")
+    p.add_argument("--preset", default="tiny", help="model size: tiny or toy (default tiny)")
+    p.add_argument("--seed", type=int, default=0, help="initialisation seed")
+    p.set_defaults(func=cmd_init)
+
+    g = sub.add_parser("generate", help="generate images from prompts")
+    g.add_argument("prompt", nargs="?", help="the prompt (or use --prompts-file)")
+    g.add_argument("--prompts-file", help="a UTF-8 file with one prompt per line; image k uses seed + k")
+    g.add_argument("-o", "--output", required=True, help="OUT.png for one prompt, a directory for --prompts-file")
+    g.add_argument("--model", required=True, help="model directory (diffusers QwenImagePipeline layout)")
+    g.add_argument("--size", help="WxH in pixels, multiples of 16 (default: the model's, else 1024x1024)")
+    g.add_argument("--steps", type=int, help="sampling steps (default: the model's, else 50)")
+    g.add_argument("--cfg", type=float, help="true-CFG scale; <= 1 disables CFG (default: the model's, else 4)")
+    g.add_argument("--negative", help="negative prompt (default ' ')")
+    g.add_argument("--seed", type=int, default=0, help="seed of the first image (default 0)")
+    g.add_argument("--batch-size", type=int, default=4, help="prompts per forward pass (does not change images)")
+    g.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    g.set_defaults(func=cmd_generate)
+
+
+def _quiet_libraries():
+    # Library progress bars (weights loading) would drown qimage's own; errors still surface.
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.disable_progress_bar()
+    diffusers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+
+
+def cmd_init(args) -> int:
+    _quiet_libraries()
+    from qimage.model_dir import init_model_dir
+    from qimage.pipeline import SETTINGS_FILE
+    from qimage.presets import PRESETS
+
+    root = init_model_dir(args.dir, args.preset, args.seed)
+    w, h = PRESETS[args.preset].default_size
+    (root / SETTINGS_FILE).write_text(json.dumps({"width": w, "height": h, "steps": 20, "cfg": 4.0}, indent=2) + "\n")
+    print(f"wrote a random-initialised {args.preset} model to {root}")
+    return 0
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UserError(f"--size must look like 256x256, got {text!r}") from None
+    return w, h
+
+
+def read_prompts(path: str) -> list[str]:
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserError(f"cannot read prompts file {path}: {e}") from None
+    prompts = [line.strip() for line in lines if line.strip()]
+    if not prompts:
+        raise UserError(f"prompts file {path} has no prompts")
+    return prompts
+
+
+def cmd_generate(args) -> int:
+    if (args.prompt is None) == (args.prompts_file is None):
+        raise UserError("give either a PROMPT or --prompts-file, not both or neither")
+    if args.steps is not None and args.steps < 1:
+        raise UserError(f"--steps must be at least 1, got {args.steps}")
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    size = parse_size(args.size) if args.size else (None, None)
+    prompts = read_prompts(args.prompts_file) if args.prompts_file else [args.prompt]
+    out = Path(args.output)
+    if args.prompt is not None and out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+        raise UserError(f"-o {out} should be an image file name such as out.png")
+
+    _quiet_libraries()
+    from tqdm.auto import tqdm
+
+    from qimage.pipeline import Pipeline
+
+    pipe = Pipeline.load(args.model, device=args.device)
+    width, height = size[0] or pipe.settings.width, size[1] or pipe.settings.height
+    pipe.check_size(width, height)
+    kwargs = dict(width=width, height=height, steps=args.steps, cfg=args.cfg, negative_prompt=args.negative)
+
+    images = []
+    bar = tqdm(total=len(prompts), desc="generating", unit="img")
+    for start in range(0, len(prompts), args.batch_size):
+        chunk = prompts[start : start + args.batch_size]
+        images += pipe(chunk, seeds=[args.seed + start + k for k in range(len(chunk))], **kwargs)
+        bar.update(len(chunk))
+    bar.close()
+
+    if args.prompt is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        images[0].save(out)
+        print(f"wrote {out}")
+        return 0
+    out.mkdir(parents=True, exist_ok=True)
+    index = []
+    for k, (prompt, image) in enumerate(zip(prompts, images)):
+        name = f"{k:04d}.png"
+        image.save(out / name)
+        index.append({"file": name, "prompt": prompt, "seed": args.seed + k})
+    (out / "prompts.json").write_text(json.dumps(index, ensure_ascii=False, indent=2) + "\n")
+    from qimage.grid import image_grid
+
+    image_grid(images).save(out / "grid.png")
+    print(f"wrote {len(images)} images, prompts.json and grid.png to {out}")
+    return 0

@@ -1,0 +1,57 @@
+"""The text path: the toy tokenizer keeps diffusers' 34-token drop exact; encodings equal the reference pipeline's."""
+import pytest
+import torch
+from diffusers import QwenImagePipeline
+from transformers import AutoTokenizer
+
+from qimage.text_encoder import PROMPT_TEMPLATE, TEMPLATE_DROP, encode_prompts
+from qimage.tokenizer import build_byte_tokenizer
+
+PROMPTS = ["a cat", 'On a dark blue background, displaying yellow text "QWEN 图像".', "一只猫"]
+
+
+def test_template_prefix_is_exactly_the_dropped_tokens():
+    tok = build_byte_tokenizer()
+    ids = tok(PROMPT_TEMPLATE.format('"ABC"'))["input_ids"]
+    system = PROMPT_TEMPLATE.split("{}")[0]
+    assert tok.decode(ids[:TEMPLATE_DROP]) == system
+    assert tok.decode(ids[TEMPLATE_DROP:]).startswith('"ABC"<|im_end|>')
+
+
+def test_quoted_text_is_one_token_per_byte_and_round_trips():
+    tok = build_byte_tokenizer()
+    for text in ["QWEN", "HELLO WORLD", "通义千问"]:
+        pieces = tok.convert_ids_to_tokens(tok(f'"{text}"')["input_ids"])
+        assert len(pieces) == len(text.encode()) + 2  # quotes around, one token per UTF-8 byte inside
+    assert tok.decode(tok(PROMPTS[1])["input_ids"]) == PROMPTS[1]
+
+
+def test_saved_tokenizer_reloads_identically(tmp_path):
+    tok = build_byte_tokenizer()
+    tok.save_pretrained(tmp_path)
+    again = AutoTokenizer.from_pretrained(tmp_path)
+    for p in PROMPTS:
+        text = PROMPT_TEMPLATE.format(p)
+        assert again(text)["input_ids"] == tok(text)["input_ids"]
+
+
+def test_encoding_matches_the_reference_pipeline(tiny_model_dir):
+    pipe = QwenImagePipeline.from_pretrained(tiny_model_dir)
+    ref_embeds, ref_mask = pipe.encode_prompt(PROMPTS, device=torch.device("cpu"))
+    embeds, mask = encode_prompts(pipe.text_encoder, pipe.tokenizer, PROMPTS, "cpu")
+    assert embeds.shape == ref_embeds.shape and embeds.abs().max() > 0
+    assert torch.equal(embeds, ref_embeds)
+    assert torch.equal(mask, ref_mask)
+    lengths = mask.sum(1).tolist()
+    assert lengths[0] == len(tok_ids("a cat")) - TEMPLATE_DROP
+
+
+def tok_ids(prompt):
+    return build_byte_tokenizer()(PROMPT_TEMPLATE.format(prompt))["input_ids"]
+
+
+@pytest.mark.parametrize("limit", [4, 512])
+def test_max_sequence_length_truncates(tiny_model_dir, limit):
+    pipe = QwenImagePipeline.from_pretrained(tiny_model_dir)
+    embeds, mask = encode_prompts(pipe.text_encoder, pipe.tokenizer, PROMPTS, "cpu", max_sequence_length=limit)
+    assert embeds.shape[1] == min(limit, max(len(tok_ids(p)) for p in PROMPTS) - TEMPLATE_DROP)
