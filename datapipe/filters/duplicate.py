@@ -1,0 +1,109 @@
+"""duplicate (stage 1): near-duplicate images across the whole input; the best copy of each group is kept.
+
+Score: a 64-bit perceptual hash (pHash): the grey image at 32 x 32, its 2-D DCT, the 8 x 8 lowest frequencies
+compared with their median. Two images are duplicates when their hashes differ in at most `max_distance` bits
+(0-5: the same picture re-encoded or resized; around 10: crops and edits). A rejected copy's score is its
+distance to the copy that was kept.
+
+Comparing all pairs is quadratic, so the hash is cut into `max_distance + 1` bands: by the pigeonhole principle two
+hashes within the distance agree exactly on at least one band, so only hashes sharing a (band, value) key are
+compared. Pairs found join a union-find; per group the best member survives: one that passed every later filter,
+then the most pixels, the largest file, the first path.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from qimage.datapipe.filters import Filter, Verdict, register
+
+
+def phash(grey: np.ndarray) -> int:
+    small = cv2.resize(grey, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
+    low = cv2.dct(small)[:8, :8].ravel()
+    bits = low > np.median(low)
+    return int(np.packbits(bits).view(">u8")[0])
+
+
+def to_signed(h: int) -> int:
+    """Parquet has no uint64 column type that every reader agrees on; store the same 64 bits as int64."""
+    return h - (1 << 64) if h >= 1 << 63 else h
+
+
+def hamming(a: int, b: int) -> int:
+    return bin((a ^ b) & ((1 << 64) - 1)).count("1")
+
+
+class _UnionFind:
+    def __init__(self, n: int):
+        self.parent = list(range(n))
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def bands(h: int, n_bands: int) -> list[int]:
+    edges = np.linspace(0, 64, n_bands + 1).astype(int)
+    u = h & ((1 << 64) - 1)
+    return [(u >> int(lo)) & ((1 << int(hi - lo)) - 1) for lo, hi in zip(edges[:-1], edges[1:])]
+
+
+def group_duplicates(hashes: list[int], max_distance: int) -> list[list[int]]:
+    """Indices of hashes grouped into near-duplicate clusters (only clusters of 2 or more), deterministic order."""
+    uf = _UnionFind(len(hashes))
+    n_bands = max_distance + 1
+    buckets: dict[tuple[int, int], list[int]] = {}
+    for i, h in enumerate(hashes):
+        for b, v in enumerate(bands(h, n_bands)):
+            buckets.setdefault((b, v), []).append(i)
+    for members in buckets.values():
+        for x in range(len(members)):
+            for y in range(x + 1, len(members)):
+                i, j = members[x], members[y]
+                if uf.find(i) != uf.find(j) and hamming(hashes[i], hashes[j]) <= max_distance:
+                    uf.union(i, j)
+    groups: dict[int, list[int]] = {}
+    for i in range(len(hashes)):
+        groups.setdefault(uf.find(i), []).append(i)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+@register
+class Duplicate(Filter):
+    name = "duplicate"
+    stage = 1
+    kind = "global"
+    params = {"max_distance": 6}
+
+    def measure(self, sample) -> float:
+        return float("nan")  # the hash goes to its own column; the score is set by the global pass
+
+    def decide(self, score: float) -> Verdict:
+        return Verdict(True, score)  # the per-row pass cannot know; see resolve()
+
+    def resolve(self, rows: list[dict]) -> dict[int, tuple[float, str]]:
+        """rows: dicts with phash, passed_later, pixels, size_bytes, path. Returns {row index: (distance, reason)}
+        for every row to reject."""
+        idx = [i for i, r in enumerate(rows) if r["phash"] is not None]
+        groups = group_duplicates([rows[i]["phash"] for i in idx], int(self.cfg["max_distance"]))
+        out = {}
+        for g in groups:
+            members = [idx[k] for k in g]
+            best = min(members, key=lambda i: (not rows[i]["passed_later"], -rows[i]["pixels"],
+                                               -rows[i]["size_bytes"], rows[i]["path"]))
+            for i in members:
+                if i != best:
+                    d = hamming(rows[i]["phash"], rows[best]["phash"])
+                    out[i] = (float(d), f"near-duplicate of {rows[best]['path']} (pHash distance {d})")
+        return out
+
+    def thresholds(self):
+        return [("max", float(self.cfg["max_distance"]))]

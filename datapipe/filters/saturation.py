@@ -1,0 +1,16 @@
+"""saturation (stage 2): unnaturally saturated images (renders, heavy digital edits).
+
+Score: mean HSV saturation / 255 in [0, 1], at the 512 px working size.
+"""
+from qimage.datapipe.filters import RangeFilter, register
+
+
+@register
+class Saturation(RangeFilter):
+    name = "saturation"
+    stage = 2
+    what = "mean saturation"
+    params = {"min": None, "max": 0.8}
+
+    def measure(self, sample) -> float:
+        return float(sample.hsv[..., 1].mean() / 255.0)

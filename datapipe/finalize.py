@@ -1,0 +1,116 @@
+"""The global pass after scoring: near-duplicates across shards, weights, kept/rejected shards, the reports.
+
+It reads only the small columns of every shard (no pixels), then rewrites each shard into kept/ and rejected/.
+Its outputs are a pure function of the shard files, so a run killed here simply redoes this pass.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from qimage.datapipe import labels as L
+from qimage.datapipe.pipeline import _atomic_write
+from qimage.datapipe.process import Plan
+
+LIGHT = ["id", "path", "size_bytes", "width", "height", "stage", "filter", "reason", "score", "phash", "passed_later",
+         "lang", "category", "bucket", "has_caption", "synthetic", "ocr"]
+
+
+def kept_schema(plan: Plan) -> pa.Schema:
+    fields = [("id", pa.string()), ("path", pa.string()), ("image", pa.binary()), ("width", pa.int32()),
+              ("height", pa.int32()), ("caption", pa.string()), ("meta", pa.string()), ("lang", pa.string()),
+              ("category", pa.string()), ("bucket", pa.string()), ("weight", pa.float64()),
+              ("ocr_text", pa.string()), ("has_caption", pa.bool_())]
+    fields += [(c, pa.float64()) for c in plan.score_columns() if c != "score_broken_file"]
+    return pa.schema(fields)
+
+
+REJECTED_SCHEMA = pa.schema([("id", pa.string()), ("path", pa.string()), ("stage", pa.int32()), ("filter", pa.string()),
+                             ("reason", pa.string()), ("score", pa.float64())])
+
+
+def finalize(root: Path, out: Path, recipe: dict, stages: tuple[int, int], n_shards: int, warnings: list[str],
+             seconds: float) -> dict:
+    plan = Plan(recipe, stages, dry=True)
+    work = out / "_work" / "shards"
+    files = [work / f"{i:05d}.parquet" for i in range(n_shards)]
+    score_cols = plan.score_columns()
+    tables = [pq.read_table(f, columns=LIGHT + score_cols) for f in files]
+    rows = [r for t in tables for r in t.to_pylist()]
+    shard_of = [i for i, t in enumerate(tables) for _ in range(t.num_rows)]
+
+    dup = next((f for f in plan.filters if f.name == "duplicate"), None)
+    if dup is not None:
+        order = [f.name for f in plan.all]
+        after = set(order[order.index("duplicate") + 1:])
+        eligible = [i for i, r in enumerate(rows) if r["phash"] is not None and (r["filter"] is None or r["filter"] in after)]
+        view = [{"phash": rows[i]["phash"], "passed_later": rows[i]["passed_later"],
+                 "pixels": rows[i]["width"] * rows[i]["height"], "size_bytes": rows[i]["size_bytes"],
+                 "path": rows[i]["path"]} for i in eligible]
+        for k, (dist, reason) in dup.resolve(view).items():
+            r = rows[eligible[k]]
+            r.update(stage=1, filter="duplicate", reason=reason, score=dist, score_duplicate=dist)
+
+    kept_idx = [i for i, r in enumerate(rows) if r["filter"] is None]
+    w = L.weights([rows[i] for i in kept_idx], recipe["labels"], stages[0] <= 6 <= stages[1], stages[0] <= 7 <= stages[1])
+    for i, x in zip(kept_idx, w):
+        rows[i]["weight"] = x
+
+    (out / "kept").mkdir(parents=True, exist_ok=True)
+    (out / "rejected").mkdir(parents=True, exist_ok=True)
+    kschema = kept_schema(plan)
+    expected = set()
+    for s, f in enumerate(files):
+        mine = [i for i, sh in enumerate(shard_of) if sh == s]
+        full = pq.read_table(f, columns=["image", "caption", "meta", "ocr_text"]).to_pylist()
+        base = mine[0] if mine else 0
+        kept, rej = [], []
+        for i in mine:
+            r = rows[i]
+            if r["filter"] is None:
+                kept.append({**r, **full[i - base]})
+            else:
+                rej.append(r)
+        name = f"part-{s:05d}.parquet"
+        if kept:
+            _atomic_write(pa.Table.from_pylist(kept, schema=kschema), out / "kept" / name)
+            expected.add(("kept", name))
+        if rej:
+            _atomic_write(pa.Table.from_pylist(rej, schema=REJECTED_SCHEMA), out / "rejected" / name)
+            expected.add(("rejected", name))
+    for sub in ("kept", "rejected"):  # stale parts of an earlier, differently decided run
+        for p in (out / sub).glob("*.parquet"):
+            if (sub, p.name) not in expected:
+                os.remove(p)
+
+    from qimage.datapipe.report import build_report, write_html
+
+    thumbs = _thumbs(files, rows, shard_of, int(recipe["run"]["thumbnails_per_filter"]))
+    report = build_report(root, out, recipe, plan, stages, rows, warnings, seconds)
+    (out / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
+    write_html(out / "report.html", report, thumbs, recipe)
+    return report
+
+
+def _thumbs(files, rows, shard_of, per_filter: int) -> dict[str, list[tuple[dict, bytes | None]]]:
+    """Up to per_filter rejected examples per filter (first by path, so reruns show the same ones)."""
+    chosen: dict[str, list[int]] = {}
+    for i in sorted(range(len(rows)), key=lambda i: rows[i]["path"]):
+        f = rows[i]["filter"]
+        if f is not None and len(chosen.setdefault(f, [])) < per_filter:
+            chosen[f].append(i)
+    need: dict[int, set[int]] = {}
+    for idx in chosen.values():
+        for i in idx:
+            need.setdefault(shard_of[i], set()).add(i)
+    got: dict[int, bytes | None] = {}
+    for s, idx in need.items():
+        col = pq.read_table(files[s], columns=["thumb"]).column("thumb").to_pylist()
+        base = shard_of.index(s)
+        for i in idx:
+            got[i] = col[i - base]
+    return {f: [(rows[i], got.get(i)) for i in idx] for f, idx in chosen.items()}

@@ -1,0 +1,188 @@
+"""`qimage data run`: plan work units, score them with Ray Data, then decide globally and write the outputs.
+
+Flow
+  1. discover every input file (sorted: the same folder always gives the same plan) and cut it into shards;
+  2. per shard, one Ray task reads bytes, decodes and scores each row (qimage.datapipe.process) and writes
+     OUT/_work/shards/NNNNN.parquet through a temporary name and an atomic rename: a shard file exists complete or
+     not at all, which is what makes resume exact (a restarted run skips shards whose file exists, so nothing is
+     recomputed, duplicated or lost);
+  3. the global pass (driver, no pixels): near-duplicates across all shards, rebalancing weights, then one kept
+     and one rejected Parquet file per shard, report.json and report.html.
+
+OUT/_work/manifest.json pins the input list, recipe and stage range; a restart with different ones is refused
+rather than mixing two runs in one output.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from qimage.datapipe import recipe as R
+from qimage.datapipe.process import Plan, process_file
+from qimage.datapipe.sample import discover
+from qimage.errors import UserError
+
+STATE_VERSION = 1
+STAGE_NAMES = {1: "Initial curation (256p)", 2: "Image quality", 3: "Image-text alignment", 4: "Text rendering",
+               5: "High resolution (640p)", 6: "Category balance and portraits", 7: "Balanced multi-scale"}
+
+
+def parse_stages(text: str | None) -> tuple[int, int]:
+    if text is None or text == "":
+        return (1, 7)
+    try:
+        parts = [int(p) for p in str(text).split("-")]
+    except ValueError:
+        raise UserError(f"--stages {text!r}: expected N or A-B with stages 1..7, e.g. 1-5") from None
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2 or not (1 <= parts[0] <= parts[1] <= 7):
+        raise UserError(f"--stages {text!r}: expected N or A-B with 1 <= A <= B <= 7")
+    return parts[0], parts[1]
+
+
+# -- Ray ---------------------------------------------------------------------------------------------------------
+def init_ray(address: str | None, object_store_mb: int):
+    """Join a cluster when given an address (or RAY_ADDRESS), else start a small local Ray; reuse one already up."""
+    import ray
+
+    if ray.is_initialized():
+        return ray
+    addr = address or os.environ.get("RAY_ADDRESS")
+    logging.getLogger("ray").setLevel(logging.WARNING)
+    kw = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        if addr:
+            ray.init(address=addr, **kw)
+        else:
+            ray.init(object_store_memory=int(object_store_mb) << 20, **kw)
+    except (ConnectionError, ValueError, RuntimeError) as e:
+        raise UserError(f"cannot start or join Ray ({addr or 'local'}): {str(e).splitlines()[0]}") from None
+    return ray
+
+
+_PLANS: dict[tuple, Plan] = {}
+
+
+def _plan(recipe: dict, stages: tuple[int, int]) -> Plan:
+    # one Plan per worker process: models and OCR load once, not once per shard
+    key = (R.fingerprint(recipe), stages)
+    if key not in _PLANS:
+        _PLANS[key] = Plan(recipe, stages)
+    return _PLANS[key]
+
+
+def _atomic_write(table: pa.Table, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
+def run_shard(shard: int, files: list[str], sidecars: dict, root: str, work: str, recipe: dict,
+              stages: tuple[int, int]) -> dict:
+    plan = _plan(recipe, stages)
+    rows = [process_file(plan, Path(root), rel, sidecars.get(rel, {}), 96) for rel in files]
+    _atomic_write(pa.Table.from_pylist(rows, schema=shard_schema(plan)), Path(work) / "shards" / f"{shard:05d}.parquet")
+    return {"shard": shard, "n": len(rows), "rejected": sum(r["filter"] is not None for r in rows)}
+
+
+def shard_schema(plan: Plan) -> pa.Schema:
+    fields = [("id", pa.string()), ("path", pa.string()), ("size_bytes", pa.int64()), ("caption", pa.string()),
+              ("has_caption", pa.bool_()), ("meta", pa.string()), ("synthetic", pa.bool_()), ("width", pa.int32()),
+              ("height", pa.int32()), ("format", pa.string()), ("stage", pa.int32()), ("filter", pa.string()),
+              ("reason", pa.string()), ("score", pa.float64()), ("phash", pa.int64()), ("passed_later", pa.bool_()),
+              ("lang", pa.string()), ("category", pa.string()), ("bucket", pa.string()), ("ocr", pa.string()),
+              ("ocr_text", pa.string()), ("image", pa.binary()), ("thumb", pa.binary())]
+    fields += [(c, pa.float64()) for c in plan.score_columns()]
+    return pa.schema(fields)
+
+
+# -- the run -----------------------------------------------------------------------------------------------------
+def _fingerprint_inputs(root: Path, inputs: list[str]) -> str:
+    h = hashlib.sha256()
+    for rel in inputs:
+        st = (root / rel).stat()
+        h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+    return h.hexdigest()[:16]
+
+
+def run(input_dir, out_dir, recipe_path=None, stages="1-7", address=None, overwrite=False, progress=True,
+        log=print) -> dict:
+    t0 = time.time()
+    root = Path(input_dir).expanduser().resolve()
+    out = Path(out_dir).expanduser().resolve()
+    if not root.is_dir():
+        raise UserError(f"input folder not found: {input_dir}")
+    if out == root:
+        raise UserError("the output folder must differ from the input folder")
+    st = parse_stages(stages)
+    recipe = R.load(recipe_path)
+    inputs, sidecars = discover(root)
+    if out.is_relative_to(root):  # outputs written inside the input tree are not inputs on a rerun
+        inside = out.relative_to(root).as_posix() + "/"
+        inputs = [p for p in inputs if not p.startswith(inside)]
+    if not inputs:
+        raise UserError(f"no files under {input_dir}")
+
+    work = out / "_work"
+    manifest = {"version": STATE_VERSION, "input": str(root), "inputs": len(inputs),
+                "inputs_fingerprint": _fingerprint_inputs(root, inputs), "recipe": R.fingerprint(recipe),
+                "stages": list(st), "shard_size": int(recipe["run"]["shard_size"])}
+    mpath = work / "manifest.json"
+    if mpath.exists():
+        old = json.loads(mpath.read_text())
+        if old != manifest:
+            if not overwrite:
+                diff = ", ".join(k for k in manifest if old.get(k) != manifest[k])
+                raise UserError(f"{out} holds a run with different {diff}; use another output folder or --overwrite")
+    if overwrite or not mpath.exists():
+        for sub in ("_work", "kept", "rejected"):
+            shutil.rmtree(out / sub, ignore_errors=True)
+    (work / "shards").mkdir(parents=True, exist_ok=True)
+    mpath.write_text(json.dumps(manifest, indent=1))
+
+    size = manifest["shard_size"]
+    shards = [(i, inputs[j:j + size]) for i, j in enumerate(range(0, len(inputs), size))]
+    pending = [(i, f) for i, f in shards if not (work / "shards" / f"{i:05d}.parquet").exists()]
+    done_files = len(inputs) - sum(len(f) for _, f in pending)
+    warnings = Plan(recipe, st, dry=True).warnings
+    for w in warnings:
+        log(f"warning: {w}")
+    if done_files:
+        log(f"resuming: {len(shards) - len(pending)} of {len(shards)} shards already done")
+    if pending:
+        _score(pending, sidecars, root, work, recipe, st, address, len(inputs), done_files, progress)
+    from qimage.datapipe.finalize import finalize
+
+    report = finalize(root, out, recipe, st, len(shards), warnings, time.time() - t0)
+    return report
+
+
+def _score(pending, sidecars, root, work, recipe, st, address, total, done, progress) -> None:
+    from tqdm import tqdm
+
+    ray = init_ray(address, recipe["run"]["object_store_mb"])
+    import ray.data
+
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False  # our own bar counts images, Ray's would count blocks of shards
+    ctx.print_on_execution_start = False
+    items = [{"shard": i, "files": json.dumps(f)} for i, f in pending]
+    cars = {rel: sidecars[rel] for _, f in pending for rel in f if rel in sidecars}
+
+    def score(row: dict) -> dict:
+        files = json.loads(row["files"])
+        return run_shard(int(row["shard"]), files, cars, str(root), str(work), recipe, st)
+
+    ds = ray.data.from_items(items, override_num_blocks=len(items)).map(score, num_cpus=float(recipe["run"]["task_cpus"]))
+    with tqdm(total=total, initial=done, unit="img", desc="scoring", disable=not progress, dynamic_ncols=True) as bar:
+        for row in ds.iter_rows():
+            bar.update(int(row["n"]))

@@ -1,0 +1,130 @@
+"""The per-row pass: one input file -> one result row (scores, first rejection, labels, bytes to ship).
+
+Pure Python with no Ray in it, so the benchmark's single-process loop and the Ray tasks run the very same code.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from pathlib import Path
+
+from qimage.datapipe import labels as L
+from qimage.datapipe.filters import Filter, Verdict, load_all
+from qimage.datapipe.filters.duplicate import phash, to_signed
+from qimage.datapipe.ocr import language, run_ocr
+from qimage.datapipe.sample import Sample
+
+ALWAYS_FOR_SYNTHETIC = ("broken_file", "duplicate")
+
+
+def sample_id(rel: str) -> str:
+    return hashlib.sha1(rel.encode("utf-8")).hexdigest()[:16]
+
+
+class Plan:
+    """The recipe's filters, instantiated and ordered, restricted to a stage range. Built once per worker."""
+
+    def __init__(self, recipe: dict, stages: tuple[int, int] = (1, 7), dry: bool = False):
+        """dry: only check that model dirs exist (the driver needs the filter list, not the models)."""
+        registry = load_all()
+        self.recipe = recipe
+        self.stages = stages
+        order = list(recipe["filters"])
+        self.all: list[Filter] = sorted((registry[n](**recipe["filters"][n]) for n in order),
+                                        key=lambda f: (f.stage, order.index(f.name)))
+        self.warnings: list[str] = []
+        self.filters: list[Filter] = []
+        for f in self.all:
+            if not f.enabled or not (f.mandatory or stages[0] <= f.stage <= stages[1]):
+                continue
+            problem = f.check() if dry else f.setup()
+            if problem:
+                self.warnings.append(problem)
+                continue
+            self.filters.append(f)
+        self.cascade = bool(recipe["run"]["cascade"])
+        self.synthetic_from = int(recipe["run"]["synthetic_from_stage"])
+
+    def has_stage(self, n: int) -> bool:
+        return self.stages[0] <= n <= self.stages[1]
+
+    def score_columns(self) -> list[str]:
+        return [f"score_{f.name}" for f in self.all]
+
+    def applies(self, f: Filter, s: Sample) -> bool:
+        if not s.synthetic:
+            return True
+        if f.skip_synthetic:
+            return False
+        return f.stage >= self.synthetic_from or f.name in ALWAYS_FOR_SYNTHETIC
+
+
+def read_sidecar(root: Path, rel: str | None) -> str | None:
+    if rel is None:
+        return None
+    try:
+        return (root / rel).read_bytes().decode("utf-8", errors="replace").strip()
+    except OSError:
+        return None
+
+
+def process_file(plan: Plan, root: Path, rel: str, sidecars: dict[str, str], thumb_side: int = 96) -> dict:
+    """Never raises for bad input: every failure becomes a rejection with a reason."""
+    try:
+        data = (root / rel).read_bytes()
+    except OSError as e:
+        data = b""
+        read_error = f"cannot read: {e.strerror or e}"
+    else:
+        read_error = None
+    s = Sample(root, rel, data, read_sidecar(root, sidecars.get("txt")), read_sidecar(root, sidecars.get("json")), 0)
+    row = {
+        "id": sample_id(rel), "path": rel, "size_bytes": len(data), "caption": s.caption, "has_caption": s.has_caption,
+        "meta": s.meta_text, "synthetic": s.synthetic, "width": 0, "height": 0, "format": "",
+        "stage": None, "filter": None, "reason": None, "score": None, "phash": None, "passed_later": False,
+        "lang": "unknown", "category": "unknown", "bucket": "", "ocr": "", "ocr_text": "", "image": None, "thumb": None,
+        **{c: None for c in plan.score_columns()},
+    }
+    first: tuple | None = None
+    if read_error:
+        first = (1, "broken_file", read_error, float("nan"))
+    for f in ([] if read_error else plan.filters):
+        if not plan.applies(f, s):
+            continue
+        if f.stage >= 4 and plan.has_stage(4) and s.ocr is None and s.rgb is not None:
+            _stage4(plan, s, row)
+        try:
+            v = f(s)
+        except Exception as e:  # a filter bug must not lose the file: it is rejected and the report shows why
+            v = Verdict(False, float("nan"), f"error in filter: {type(e).__name__}: {e}")
+        if f.name == "duplicate":
+            row["phash"] = to_signed(phash(s.grey))
+        if f.name != "broken_file":
+            row[f"score_{f.name}"] = None if math.isnan(v.score) else float(v.score)
+        if not v.keep:
+            first = first or (f.stage, f.name, v.reason, v.score)
+            if f.name == "broken_file" or plan.cascade:
+                break
+    if s.rgb is not None:
+        row.update(width=s.width, height=s.height, format=s.format)
+        row["thumb"] = s.thumbnail(thumb_side)
+    if first is None and s.rgb is not None:
+        if plan.has_stage(4) and s.ocr is None:
+            _stage4(plan, s, row)
+        if plan.has_stage(6):
+            row["category"] = L.category(s, row["lang"], plan.recipe["labels"]["category"])
+        row["bucket"] = L.bucket(s.width, s.height, plan.recipe["labels"]["buckets"])
+        row["image"] = s.encoded()
+    row["passed_later"] = first is None
+    if first is not None:
+        row["stage"], row["filter"], row["reason"] = first[0], first[1], first[2]
+        row["score"] = None if first[3] is None or math.isnan(first[3]) else float(first[3])
+    return row
+
+
+def _stage4(plan: Plan, s: Sample, row: dict) -> None:
+    boxes, how = run_ocr(s, plan.recipe["ocr"])
+    s.ocr = boxes
+    row["ocr"] = how
+    row["ocr_text"] = "\n".join(t for _, t, _ in boxes)
+    row["lang"] = language(boxes, int(plan.recipe["labels"]["lang"]["min_chars"]))

@@ -1,0 +1,202 @@
+"""One input file as the filters see it: raw bytes, caption, metadata and lazily derived pixels.
+
+Decoding happens per row inside a try/except (never Ray's read_images, which aborts a job on one truncated JPEG),
+and every derived array is computed once and shared: the grey image and its histogram feed luma, entropy and
+exposure; the OCR boxes feed the language split, intensive_text and small_character.
+"""
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from functools import cached_property
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+# Ray already runs one task per core; OpenCV's own thread pool would only fight it for the same cores.
+cv2.setNumThreads(1)
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
+SIDECAR_EXTS = {".txt", ".json"}
+# Filters measure at a fixed size so scores (Laplacian variance, edge density) compare across resolutions.
+WORK_SIDE = 512
+
+
+class DecodeError(Exception):
+    """The file cannot become pixels; the message is the rejection reason."""
+
+
+class Sample:
+    def __init__(self, root: Path, rel: str, data: bytes, caption: str | None, meta: str | None, max_pixels: int):
+        self.rel = rel
+        self.root = root
+        self.data = data
+        self.size_bytes = len(data)
+        self.caption = caption or ""
+        self.has_caption = caption is not None
+        self.meta_text = meta if meta is not None else "{}"
+        try:
+            self.meta = json.loads(self.meta_text) if meta else {}
+            if not isinstance(self.meta, dict):
+                self.meta = {}
+        except ValueError:
+            self.meta = {}
+        if not self.has_caption and isinstance(self.meta.get("caption"), str):
+            self.caption, self.has_caption = self.meta["caption"], True
+        # Synthetic text renders (qimage synth) carry their ground-truth lines; Qwen adds them at stage 4.
+        self.synthetic = isinstance(self.meta.get("lines"), list) and "kind" in self.meta
+        self.max_pixels = max_pixels
+        self.rgb: np.ndarray | None = None
+        self.format = ""
+        self.mode = ""
+        self.orientation = 1
+        self.animated = False
+        self.width = self.height = 0
+        self.ocr = None  # list[(quad ndarray 4x2 in original pixels, text, confidence)] once stage 4 ran
+
+    # -- decoding ---------------------------------------------------------------------------------------------
+    def decode(self) -> None:
+        """Decode to 8-bit RGB at full size, or raise DecodeError with a reason a user understands."""
+        if not self.data:
+            raise DecodeError("empty file")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                im = Image.open(io.BytesIO(self.data))
+                self.format = im.format or ""
+                w, h = im.size
+                if w * h > self.max_pixels:
+                    raise DecodeError(f"decompression bomb: {w}x{h} exceeds max_pixels {self.max_pixels}")
+                self.animated = bool(getattr(im, "is_animated", False))
+                im.seek(0)
+                im.load()
+                self.orientation = int(im.getexif().get(0x0112, 1) or 1)
+                self.mode = im.mode
+                self.rgb = to_rgb8(im)
+        except DecodeError:
+            raise
+        except Image.DecompressionBombError as e:
+            raise DecodeError(f"decompression bomb: {e}") from None
+        except Image.UnidentifiedImageError:
+            raise DecodeError("not an image (unidentified format)") from None
+        except (OSError, ValueError, SyntaxError, EOFError, IndexError, MemoryError) as e:
+            raise DecodeError(f"cannot decode: {e}") from None
+        self.height, self.width = self.rgb.shape[:2]
+        if self.width == 0 or self.height == 0:
+            raise DecodeError("zero-sized image")
+
+    # -- shared derived views ---------------------------------------------------------------------------------
+    @cached_property
+    def work(self) -> np.ndarray:
+        """RGB resized so the long side is WORK_SIDE."""
+        h, w = self.rgb.shape[:2]
+        s = WORK_SIDE / max(h, w)
+        if abs(s - 1) < 1e-6:
+            return self.rgb
+        interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+        return cv2.resize(self.rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=interp)
+
+    @cached_property
+    def grey(self) -> np.ndarray:
+        return cv2.cvtColor(self.work, cv2.COLOR_RGB2GRAY)
+
+    @cached_property
+    def grey_full(self) -> np.ndarray:
+        return cv2.cvtColor(self.rgb, cv2.COLOR_RGB2GRAY)
+
+    @cached_property
+    def hist(self) -> np.ndarray:
+        """Normalised 256-bin histogram of `grey` (sums to 1)."""
+        h = cv2.calcHist([self.grey], [0], None, [256], [0, 256]).ravel()
+        return h / max(h.sum(), 1.0)
+
+    @cached_property
+    def hsv(self) -> np.ndarray:
+        return cv2.cvtColor(self.work, cv2.COLOR_RGB2HSV)
+
+    @cached_property
+    def faces(self) -> list[tuple[int, int, int, int]]:
+        from qimage.datapipe.faces import detect_faces
+
+        return detect_faces(self.rgb)
+
+    # -- output -----------------------------------------------------------------------------------------------
+    def encoded(self) -> bytes:
+        """The bytes a kept row ships: the original file when training can read it as is, else a lossless PNG of
+        the decoded 8-bit RGB (orientation applied, first frame, alpha flattened on white)."""
+        plain = self.format in ("JPEG", "PNG", "WEBP") and self.mode in ("RGB", "L") and not self.animated
+        if plain and self.orientation == 1:
+            return self.data
+        rgb = _apply_orientation(self.rgb, self.orientation)
+        ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        return buf.tobytes()
+
+    def thumbnail(self, side: int = 96) -> bytes:
+        h, w = self.rgb.shape[:2]
+        s = side / max(h, w)
+        small = cv2.resize(self.work, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
+        return buf.tobytes()
+
+
+def _apply_orientation(rgb: np.ndarray, orientation: int) -> np.ndarray:
+    """EXIF orientation tag (1..8) -> upright pixels, with the same transposes PIL's exif_transpose uses."""
+    T = Image.Transpose
+    method = {2: T.FLIP_LEFT_RIGHT, 3: T.ROTATE_180, 4: T.FLIP_TOP_BOTTOM, 5: T.TRANSPOSE,
+              6: T.ROTATE_270, 7: T.TRANSVERSE, 8: T.ROTATE_90}.get(orientation)
+    if method is None:
+        return rgb
+    return np.ascontiguousarray(np.asarray(Image.fromarray(rgb).transpose(method)))
+
+
+def to_rgb8(im: Image.Image) -> np.ndarray:
+    """Any PIL mode (CMYK, 16-bit grey, palette, alpha, float) -> HxWx3 uint8, alpha flattened on white."""
+    mode = im.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        a = np.asarray(im).astype(np.float64)
+        # 16-bit greys use the full 0..65535 range; I and F have no fixed range, so stretch what is there.
+        top = 65535.0 if mode.startswith("I;16") or (a.max() > 255 and a.max() <= 65535) else max(a.max(), 1.0)
+        if mode in ("I", "F") and a.max() <= 255:
+            top = 255.0
+        g = np.clip(a / top * 255.0, 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(g[..., None], 3, axis=2))
+    if mode == "P" and "transparency" in im.info:
+        im = im.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        im = im.convert("RGBA")
+        a = np.asarray(im).astype(np.float32)
+        alpha = a[..., 3:4] / 255.0
+        rgb = a[..., :3] * alpha + 255.0 * (1 - alpha)
+        return np.ascontiguousarray(np.clip(rgb + 0.5, 0, 255).astype(np.uint8))
+    if mode != "RGB":
+        im = im.convert("RGB")
+    return np.ascontiguousarray(np.asarray(im))
+
+
+def discover(root: Path) -> tuple[list[str], dict[str, dict[str, str]]]:
+    """Every file under root that is not a caption/metadata sidecar, sorted; plus each input's sidecars.
+
+    A `.txt`/`.json` is a sidecar when an input with the same stem sits next to it; a lone one is an input like any
+    other file (and gets rejected as not an image), so nothing under the root goes unaccounted.
+    """
+    files = sorted(p for p in root.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    by_stem: dict[tuple[Path, str], list[Path]] = {}
+    for p in files:
+        by_stem.setdefault((p.parent, p.stem), []).append(p)
+    inputs: list[str] = []
+    sidecars: dict[str, dict[str, str]] = {}
+    for p in files:
+        group = by_stem[(p.parent, p.stem)]
+        primaries = [q for q in group if q.suffix.lower() not in SIDECAR_EXTS]
+        if p.suffix.lower() in SIDECAR_EXTS and primaries:
+            continue
+        rel = p.relative_to(root).as_posix()
+        inputs.append(rel)
+        cars = {q.suffix.lower()[1:]: q.relative_to(root).as_posix() for q in group if q.suffix.lower() in SIDECAR_EXTS and q != p}
+        if cars and p.suffix.lower() not in SIDECAR_EXTS:
+            sidecars[rel] = cars
+    return inputs, sidecars
