@@ -29,6 +29,10 @@ def register(subparsers) -> None:
     c.add_argument("--check", metavar="FILE", help="validate FILE merged over the default instead, print the result")
     c.set_defaults(func=_recipe)
 
+    d = sub.add_parser("demo", help="write a folder of sample photos with planted defects to try `data run` on")
+    d.add_argument("dir", metavar="DIR")
+    d.set_defaults(func=_demo)
+
     f = sub.add_parser("filters", help="list the filters, their stages and what their score measures")
     f.set_defaults(func=_filters)
 
@@ -57,6 +61,21 @@ def _recipe(args: argparse.Namespace) -> int:
         print(yaml.safe_dump(R.load(args.check), sort_keys=False, allow_unicode=True), end="")
     else:
         print(R.default_text(), end="")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from qimage.datapipe.demo import build
+    from qimage.errors import UserError
+
+    p = Path(args.dir)
+    if p.exists() and any(p.iterdir()):
+        raise UserError(f"{p} exists and is not empty")
+    expected = build(p)
+    bad = sum(v is not None for v in expected.values())
+    print(f"{len(expected)} files in {p}: {len(expected) - bad} should be kept, {bad} rejected (each by a named filter)")
     return 0
 
 

@@ -80,5 +80,8 @@ class Similarity:
 def load(kind: str, path: str):
     key = (kind, str(path))
     if key not in _CACHE:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # one bar per worker per model would interleave with the run's own bar
         _CACHE[key] = {"classifier": Classifier, "similarity": Similarity}[kind](str(Path(path).expanduser()))
     return _CACHE[key]
