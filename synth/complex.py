@@ -92,7 +92,9 @@ def _shorten(text: str, lang: str) -> str:
 
 def fill_box(ctx, rng, spec: dict, lang: str, families: dict, fw: int, fh: int, text: str | None = None) -> Fill:
     box = _px_box(spec["box"], fw, fh)
-    min_size = max(10, round(spec["size"][0] * fh), round(0.02 * ctx.height))
+    # the template's lower bound, not a fixed pixel floor: at 512 px it is >= 11 px (OCR-legible); small canvases
+    # (the toy model's 256 px) scale it down instead of emptying boxes
+    min_size = max(7, round(spec["size"][0] * fh))
     max_size = max(min_size, round(spec["size"][1] * fh))
     kw = dict(min_size=min_size, max_size=max_size, spacing=float(spec.get("spacing", 1.2)), align=spec["align"],
               valign=spec["valign"], max_lines=int(spec.get("max_lines", 1)))

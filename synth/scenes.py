@@ -144,7 +144,7 @@ def render(ctx, p: Plan) -> Image.Image:
             d.ellipse((k * (o.cx - o.r), k * (o.cy - o.r), k * (o.cx + o.r), k * (o.cy + o.r)), fill=rgb)
         else:
             d.polygon(_polygon(o, k), fill=rgb)
-    return img.resize((p.width, p.height), Image.LANCZOS)
+    return img.reduce(k)  # box filter: edges stay within a pixel of the shape (no Lanczos ringing)
 
 
 def _bbox(o: Obj, W: int, H: int):
