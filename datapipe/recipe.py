@@ -6,6 +6,7 @@ pipeline can have: any unknown key or wrongly typed value is a UserError naming 
 from __future__ import annotations
 
 import copy
+import difflib
 import hashlib
 import json
 from pathlib import Path
@@ -30,7 +31,9 @@ def _merge(base: Any, over: Any, where: str) -> Any:
         for k, v in over.items():
             path = f"{where}.{k}" if where else str(k)
             if k not in base:
-                raise UserError(f"recipe: unknown key {path!r}")
+                near = difflib.get_close_matches(str(k), [str(x) for x in base], n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else f" (known: {', '.join(map(str, base))})"
+                raise UserError(f"recipe: unknown key {path!r}{hint}")
             out[k] = _merge(base[k], v, path) if isinstance(base[k], dict) else v
         return out
     return over
