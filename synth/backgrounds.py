@@ -73,10 +73,15 @@ def render(params: dict, width: int, height: int) -> np.ndarray:
         img = np.zeros((height, width, 3), np.float32) + tint * 0.25
         for _ in range(25):
             cx, cy, r = rng.uniform(0, width), rng.uniform(0, height), rng.uniform(0.03, 0.1) * width
-            col = rng.uniform(80, 255, size=3)
-            d = np.sqrt((xx - cx) ** 2 + (yy - cy) ** 2)
-            img += col * (0.5 * np.clip(1 - d / r, 0, 1) ** 0.5)[..., None]
-    img = img + rng.normal(0, 4, size=(height, width, 1))
+            col = rng.uniform(80, 255, size=3).astype(np.float32)
+            # only the disc's bounding window: the full-canvas distance field cost 25x more
+            x0, x1 = max(0, int(cx - r)), min(width, int(cx + r) + 1)
+            y0, y1 = max(0, int(cy - r)), min(height, int(cy + r) + 1)
+            if x1 <= x0 or y1 <= y0:
+                continue
+            d = np.sqrt((xx[y0:y1, x0:x1] - cx) ** 2 + (yy[y0:y1, x0:x1] - cy) ** 2)
+            img[y0:y1, x0:x1] += col * (0.5 * np.clip(1 - d / r, 0, 1) ** 0.5)[..., None]
+    img = img + rng.standard_normal(size=(height, width, 1), dtype=np.float32) * 4
     return np.clip(img, 0, 255).astype(np.float32)
 
 

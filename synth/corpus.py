@@ -22,8 +22,8 @@ def words(lang: str, n: int = 6000) -> tuple[str, ...]:
 
     pattern = _HAN if lang == "zh" else _LATIN
     out = [w for w in wordfreq.top_n_list(lang, n) if pattern.match(w)]
-    # single Latin letters other than "a"/"i" are noise in a rendered phrase
-    return tuple(w for w in out if lang == "zh" or len(w) > 1 or w in ("a", "i"))
+    # single Latin letters other than "a"/"I" are noise in a rendered phrase; wordfreq lower-cases the pronoun
+    return tuple("I" if w == "i" else w for w in out if lang == "zh" or len(w) > 1 or w in ("a", "i"))
 
 
 @functools.lru_cache(maxsize=4)
