@@ -10,6 +10,8 @@ word by word (character by character in Chinese). Nothing is ever drawn outside 
 """
 from __future__ import annotations
 
+import sys
+
 import functools
 from dataclasses import dataclass, replace
 from importlib import resources
@@ -19,7 +21,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from . import captions, colors, edits, fillers
 from .layout import Block, draw_block, fit
-from .sample import SCHEMA_VERSION, Sample, quad_json, sample_lang
+from .sample import SCHEMA_VERSION, Sample, build, quad_json, sample_lang
 
 TITLE_STYLES = ("sans", "serif", "display")
 BODY_STYLES = ("sans", "serif")
@@ -231,12 +233,7 @@ def _is_zh(text: str) -> bool:
 
 
 def make(ctx, rng, lang: str, edit_rng=None) -> Sample:
-    p = plan(ctx, rng, lang)
-    cap_rng = rng.spawn(1)[0]
-    s = to_sample(ctx, p, cap_rng)
-    if edit_rng is not None:
-        s.edit = make_edit(ctx, p, edit_rng, cap_rng)
-    return s
+    return build(sys.modules[__name__], ctx, rng, lang, edit_rng)
 
 
 def make_edit(ctx, p: Plan, rng, cap_rng) -> Sample:

@@ -16,7 +16,8 @@ The background is a user photo (`--backgrounds`) or a procedural scene (`backgro
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+import sys
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -25,7 +26,7 @@ from PIL import Image, ImageDraw
 from . import backgrounds, captions, colors, corpus, edits, media
 from .layout import Block, fit
 from .pure import min_px
-from .sample import SCHEMA_VERSION, Sample, quad_json, sample_lang
+from .sample import SCHEMA_VERSION, Sample, build, quad_json, sample_lang
 
 MODES = ("word", "phrase", "sentence")
 MODE_P = (0.35, 0.45, 0.2)
@@ -225,28 +226,12 @@ def to_sample(ctx, p: Plan, rng) -> Sample:
 
 
 def make(ctx, rng, lang: str, edit_rng=None) -> Sample:
-    p = plan(ctx, rng, lang)
-    cap_rng = rng.spawn(1)[0]
-    s = to_sample(ctx, p, cap_rng)
-    if edit_rng is not None:
-        s.edit = make_edit(ctx, p, edit_rng, cap_rng)
-    return s
+    return build(sys.modules[__name__], ctx, rng, lang, edit_rng)
 
 
 def make_edit(ctx, p: Plan, rng, cap_rng) -> Sample:
-    lang_i = "zh" if p.lang == "zh" else "en"
-    rep = edits.replace_line(rng, ctx.lib, p.block, p.lang) if rng.random() < 0.6 else None
-    if rep is not None:
-        block, i, old, new = rep
-        target = replace(p, block=block)
-        region = [line_quads(p)[i], line_quads(target)[i]]
-        info = edits.edit_meta("replace_text", edits.replace_instruction(lang_i, old, new),
-                               [quad_json(q, p.width, p.height) for q in region], line=i, old=old, new=new)
-    else:
-        ink = edits.recolor(rng, p.base, p.ink)
-        target = replace(p, ink=ink)
-        info = edits.edit_meta("recolor", edits.recolor_instruction(lang_i, p.ink, ink),
-                               [quad_json(q, p.width, p.height) for q in line_quads(p)], old=p.ink.name, new=ink.name)
+    """Replace one line or recolour the ink; medium, warp, light and noise are shared with the source."""
+    target, info = edits.text_edit(rng, ctx.lib, p, "ink", p.base, line_quads)
     s = to_sample(ctx, target, cap_rng.spawn(1)[0])
     s.meta["edit"] = info
     return s

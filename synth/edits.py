@@ -57,3 +57,25 @@ def recolor_instruction(lang: str, old: colors.Color, new: colors.Color, text: s
 
 def edit_meta(kind: str, instruction: str, region: list, **extra) -> dict:
     return {"type": kind, "instruction": instruction, "region": region, **extra}
+
+
+def text_edit(rng, lib, p, color_field: str, under_rgb, quads):
+    """Edit a plan holding one text block (`p.block`, `p.lang`, colour in `p.<color_field>`): replace one line
+    (60%) or recolour the text (40%). `quads(plan)` gives the plan's line quads in image pixels.
+    Returns the target plan and the edit metadata."""
+    from .sample import quad_json
+
+    lang_i = "zh" if p.lang == "zh" else "en"
+    rep = replace_line(rng, lib, p.block, p.lang) if rng.random() < 0.6 else None
+    if rep is not None:
+        block, i, old, new = rep
+        target = replace(p, block=block)
+        info = edit_meta("replace_text", replace_instruction(lang_i, old, new), [quads(p)[i], quads(target)[i]],
+                         line=i, old=old, new=new)
+    else:
+        cur = getattr(p, color_field)
+        col = recolor(rng, under_rgb, cur)
+        target = replace(p, **{color_field: col})
+        info = edit_meta("recolor", recolor_instruction(lang_i, cur, col), quads(p), old=cur.name, new=col.name)
+    info["region"] = [quad_json(q, p.width, p.height) for q in info["region"]]
+    return target, info

@@ -8,13 +8,15 @@ filter), so a text that would need them is dropped for a shorter one. The captio
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import sys
+
+from dataclasses import dataclass
 
 from PIL import Image, ImageDraw
 
 from . import captions, colors, corpus, edits
 from .layout import Block, draw_block, fit
-from .sample import SCHEMA_VERSION, Sample, quad_json, sample_lang
+from .sample import SCHEMA_VERSION, Sample, build, quad_json, sample_lang
 
 MODES = ("word", "phrase", "sentence", "paragraph")
 MODE_P = (0.2, 0.3, 0.2, 0.3)
@@ -91,30 +93,12 @@ def to_sample(ctx, p: Plan, rng) -> Sample:
 
 
 def make(ctx, rng, lang: str, edit_rng=None) -> Sample:
-    p = plan(ctx, rng, lang)
-    cap_rng = rng.spawn(1)[0]
-    s = to_sample(ctx, p, cap_rng)
-    if edit_rng is not None:
-        s.edit = make_edit(ctx, p, edit_rng, cap_rng)
-    return s
+    return build(sys.modules[__name__], ctx, rng, lang, edit_rng)
 
 
 def make_edit(ctx, p: Plan, rng, cap_rng) -> Sample:
-    """Replace one line (60%) or recolour the text (40%); the target otherwise equals the source."""
-    lang_i = "zh" if p.lang == "zh" else "en"
-    rep = edits.replace_line(rng, ctx.lib, p.block, p.lang) if rng.random() < 0.6 else None
-    if rep is not None:
-        block, i, old, new = rep
-        q = p.block.lines[i].quad(), block.lines[i].quad()
-        target, instruction = replace(p, block=block), edits.replace_instruction(lang_i, old, new)
-        info = edits.edit_meta("replace_text", instruction, [quad_json(x, p.width, p.height) for x in q],
-                               line=i, old=old, new=new)
-    else:
-        fg = edits.recolor(rng, p.bg.rgb, p.fg)
-        target, instruction = replace(p, fg=fg), edits.recolor_instruction(lang_i, p.fg, fg)
-        info = edits.edit_meta("recolor", instruction,
-                               [quad_json(ln.quad(), p.width, p.height) for ln in p.block.lines],
-                               old=p.fg.name, new=fg.name)
+    """Replace one line or recolour the text; the target otherwise equals the source."""
+    target, info = edits.text_edit(rng, ctx.lib, p, "fg", p.bg.rgb, lambda q: [ln.quad() for ln in q.block.lines])
     s = to_sample(ctx, target, cap_rng.spawn(1)[0])
     s.meta["edit"] = info
     return s

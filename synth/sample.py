@@ -39,3 +39,16 @@ def sample_lang(rng, lang: str) -> str:
     if lang != "mix":
         return lang
     return ("en", "zh", "mix")[int(rng.choice(3, p=[0.35, 0.35, 0.3]))]
+
+
+def build(synth, ctx, rng, lang: str, edit_rng=None) -> Sample:
+    """Plan, render and caption one sample with synthesiser module `synth`; with `edit_rng`, also its edit target.
+
+    The caption generator is spawned from the sample's generator, and the target's from that one, so the source
+    is the same bytes whether or not edit pairs are requested."""
+    p = synth.plan(ctx, rng, lang)
+    cap_rng = rng.spawn(1)[0]
+    s = synth.to_sample(ctx, p, cap_rng)
+    if edit_rng is not None:
+        s.edit = synth.make_edit(ctx, p, edit_rng, cap_rng)
+    return s

@@ -11,12 +11,13 @@ with OpenCV needs to score a generated image against the caption.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, replace
 
 from PIL import Image, ImageDraw
 
 from . import colors
-from .sample import SCHEMA_VERSION, Sample
+from .sample import SCHEMA_VERSION, Sample, build
 
 SHAPES = {"circle": "圆形", "square": "正方形", "triangle": "三角形", "star": "星形", "hexagon": "六边形"}
 VERTICES = {"circle": 0, "square": 4, "triangle": 3, "star": 10, "hexagon": 6}
@@ -223,12 +224,7 @@ def to_sample(ctx, p: Plan, rng) -> Sample:
 
 
 def make(ctx, rng, lang: str, edit_rng=None) -> Sample:
-    p = plan(ctx, rng, lang)
-    cap_rng = rng.spawn(1)[0]
-    s = to_sample(ctx, p, cap_rng)
-    if edit_rng is not None:
-        s.edit = make_edit(ctx, p, edit_rng, cap_rng)
-    return s
+    return build(sys.modules[__name__], ctx, rng, lang, edit_rng)
 
 
 def make_edit(ctx, p: Plan, rng, cap_rng) -> Sample:
