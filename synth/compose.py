@@ -212,8 +212,7 @@ def to_sample(ctx, p: Plan, rng) -> Sample:
         "lines": [{"text": t, "quad": quad_json(q, p.width, p.height)} for t, q in zip(texts, quads)],
         "font_size": p.block.size,
         "medium": {"name": med.name, "quad": quad_json(p.dst, p.width, p.height), "rgb": list(p.base)},
-        "background": {k: v for k, v in p.bg.items() if k != "path"} | (
-            {"path": p.bg["path"]} if "path" in p.bg else {}),
+        "background": dict(p.bg),
         "scene": backgrounds.scene_name(p.bg, "en"),
         "color": {"name": p.ink.name, "rgb": list(p.ink.rgb)},
         "how": how,
