@@ -19,7 +19,8 @@ def register(subparsers) -> None:
     r.add_argument("-o", "--out", required=True, metavar="OUT_DIR")
     r.add_argument("--recipe", metavar="FILE", help="YAML merged over the default recipe (see `qimage data recipe`)")
     r.add_argument("--address", metavar="ADDR", help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
-    r.add_argument("--stages", metavar="A-B", default="1-7", help="run only stages A..B of 1..7 (default 1-7); "
+    r.add_argument("--stages", metavar="A-B", default="1-7", help="run only stages A..B of 1..7, or a list such as 1-2,5 "
+                                                                   "(default 1-7); "
                                                                    "broken files are always rejected")
     r.add_argument("--overwrite", action="store_true", help="discard an earlier run in OUT_DIR made with other inputs or recipe")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -33,8 +34,9 @@ REJECTED_SCHEMA = pa.schema([("id", pa.string()), ("path", pa.string()), ("stage
                              ("reason", pa.string()), ("score", pa.float64())])
 
 
-def finalize(root: Path, out: Path, recipe: dict, stages: tuple[int, int], n_shards: int, warnings: list[str],
-             seconds: float) -> dict:
+def finalize(root: Path, out: Path, recipe: dict, stages: tuple[int, ...], n_shards: int, warnings: list[str],
+             seconds: float, timing: dict | None = None) -> dict:
+    t_final = time.time()
     plan = Plan(recipe, stages, dry=True)
     work = out / "_work" / "shards"
     files = [work / f"{i:05d}.parquet" for i in range(n_shards)]
@@ -56,7 +58,7 @@ def finalize(root: Path, out: Path, recipe: dict, stages: tuple[int, int], n_sha
             r.update(stage=1, filter="duplicate", reason=reason, score=dist, score_duplicate=dist)
 
     kept_idx = [i for i, r in enumerate(rows) if r["filter"] is None]
-    w = L.weights([rows[i] for i in kept_idx], recipe["labels"], stages[0] <= 6 <= stages[1], stages[0] <= 7 <= stages[1])
+    w = L.weights([rows[i] for i in kept_idx], recipe["labels"], 6 in stages, 7 in stages)
     for i, x in zip(kept_idx, w):
         rows[i]["weight"] = x
 
@@ -91,9 +93,27 @@ def finalize(root: Path, out: Path, recipe: dict, stages: tuple[int, int], n_sha
 
     thumbs = _thumbs(files, rows, shard_of, int(recipe["run"]["thumbnails_per_filter"]))
     report = build_report(root, out, recipe, plan, stages, rows, warnings, seconds)
+    report["timing"] = {**(timing or {}), "finalize_s": round(time.time() - t_final, 3)}
     (out / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
     write_html(out / "report.html", report, thumbs, recipe)
     return report
+
+
+def thumbnail_of(data: bytes, side: int = 96) -> bytes | None:
+    import io
+
+    from PIL import Image
+
+    try:
+        im = Image.open(io.BytesIO(data))
+        im.draft("RGB", (side * 2, side * 2))  # JPEG: decode at reduced size
+        im = im.convert("RGB")
+        im.thumbnail((side, side))
+        b = io.BytesIO()
+        im.save(b, "JPEG", quality=80)
+        return b.getvalue()
+    except (OSError, ValueError):
+        return None
 
 
 def _thumbs(files, rows, shard_of, per_filter: int) -> dict[str, list[tuple[dict, bytes | None]]]:
@@ -109,8 +129,11 @@ def _thumbs(files, rows, shard_of, per_filter: int) -> dict[str, list[tuple[dict
             need.setdefault(shard_of[i], set()).add(i)
     got: dict[int, bytes | None] = {}
     for s, idx in need.items():
-        col = pq.read_table(files[s], columns=["thumb"]).column("thumb").to_pylist()
+        t = pq.read_table(files[s], columns=["thumb", "image"])
+        thumbs, images = t.column("thumb").to_pylist(), t.column("image")
         base = shard_of.index(s)
         for i in idx:
-            got[i] = col[i - base]
+            got[i] = thumbs[i - base]
+            if got[i] is None and images[i - base].is_valid:  # rejected in the global pass: thumbnail it now
+                got[i] = thumbnail_of(images[i - base].as_py())
     return {f: [(rows[i], got.get(i)) for i in idx] for f, idx in chosen.items()}

@@ -35,18 +35,34 @@ STAGE_NAMES = {1: "Initial curation (256p)", 2: "Image quality", 3: "Image-text 
                5: "High resolution (640p)", 6: "Category balance and portraits", 7: "Balanced multi-scale"}
 
 
-def parse_stages(text: str | None) -> tuple[int, int]:
-    if text is None or text == "":
-        return (1, 7)
-    try:
-        parts = [int(p) for p in str(text).split("-")]
-    except ValueError:
-        raise UserError(f"--stages {text!r}: expected N or A-B with stages 1..7, e.g. 1-5") from None
-    if len(parts) == 1:
-        parts = parts * 2
-    if len(parts) != 2 or not (1 <= parts[0] <= parts[1] <= 7):
-        raise UserError(f"--stages {text!r}: expected N or A-B with 1 <= A <= B <= 7")
-    return parts[0], parts[1]
+def parse_stages(text: str | None) -> tuple[int, ...]:
+    """"1-7", "3", "1-2,5" -> the sorted stage numbers to run (stage 1's broken_file always runs)."""
+    if text is None or str(text).strip() == "":
+        return tuple(range(1, 8))
+    out: set[int] = set()
+    for part in str(text).split(","):
+        try:
+            ends = [int(p) for p in part.strip().split("-")]
+        except ValueError:
+            raise UserError(f"--stages {text!r}: expected stages 1..7 as A-B, N or a comma list, e.g. 1-5 or 1-2,5") from None
+        if len(ends) == 1:
+            ends = ends * 2
+        if len(ends) != 2 or not (1 <= ends[0] <= ends[1] <= 7):
+            raise UserError(f"--stages {text!r}: expected A-B with 1 <= A <= B <= 7 (or N, or a comma list)")
+        out.update(range(ends[0], ends[1] + 1))
+    return tuple(sorted(out))
+
+
+def stages_text(stages) -> str:
+    """(1, 2, 3, 5) -> "1-3,5"."""
+    parts, run = [], []
+    for s in sorted(stages):
+        if run and s != run[-1] + 1:
+            parts.append(run)
+            run = []
+        run.append(s)
+    parts.append(run)
+    return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in parts if r)
 
 
 # -- Ray ---------------------------------------------------------------------------------------------------------
@@ -72,7 +88,7 @@ def init_ray(address: str | None, object_store_mb: int):
 _PLANS: dict[tuple, Plan] = {}
 
 
-def _plan(recipe: dict, stages: tuple[int, int]) -> Plan:
+def _plan(recipe: dict, stages: tuple[int, ...]) -> Plan:
     # one Plan per worker process: models and OCR load once, not once per shard
     key = (R.fingerprint(recipe), stages)
     if key not in _PLANS:
@@ -87,7 +103,7 @@ def _atomic_write(table: pa.Table, path: Path) -> None:
 
 
 def run_shard(shard: int, files: list[str], sidecars: dict, root: str, work: str, recipe: dict,
-              stages: tuple[int, int]) -> dict:
+              stages: tuple[int, ...]) -> dict:
     plan = _plan(recipe, stages)
     rows = [process_file(plan, Path(root), rel, sidecars.get(rel, {}), 96) for rel in files]
     _atomic_write(pa.Table.from_pylist(rows, schema=shard_schema(plan)), Path(work) / "shards" / f"{shard:05d}.parquet")
@@ -135,7 +151,7 @@ def run(input_dir, out_dir, recipe_path=None, stages="1-7", address=None, overwr
     work = out / "_work"
     manifest = {"version": STATE_VERSION, "input": str(root), "inputs": len(inputs),
                 "inputs_fingerprint": _fingerprint_inputs(root, inputs), "recipe": R.fingerprint(recipe),
-                "stages": list(st), "shard_size": int(recipe["run"]["shard_size"])}
+                "stages": stages_text(st), "shard_size": int(recipe["run"]["shard_size"])}
     mpath = work / "manifest.json"
     if mpath.exists():
         old = json.loads(mpath.read_text())
@@ -158,11 +174,13 @@ def run(input_dir, out_dir, recipe_path=None, stages="1-7", address=None, overwr
         log(f"warning: {w}")
     if done_files:
         log(f"resuming: {len(shards) - len(pending)} of {len(shards)} shards already done")
+    t1 = time.time()
     if pending:
         _score(pending, sidecars, root, work, recipe, st, address, len(inputs), done_files, progress)
     from qimage.datapipe.finalize import finalize
 
-    report = finalize(root, out, recipe, st, len(shards), warnings, time.time() - t0)
+    timing = {"scoring_s": round(time.time() - t1, 3), "scored_files": len(inputs) - done_files}
+    report = finalize(root, out, recipe, st, len(shards), warnings, time.time() - t0, timing)
     return report
 
 
@@ -172,6 +190,7 @@ def _score(pending, sidecars, root, work, recipe, st, address, total, done, prog
     ray = init_ray(address, recipe["run"]["object_store_mb"])
     import ray.data
 
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # our own bar counts images, Ray's would count blocks of shards
     ctx.print_on_execution_start = False

@@ -24,18 +24,18 @@ def sample_id(rel: str) -> str:
 class Plan:
     """The recipe's filters, instantiated and ordered, restricted to a stage range. Built once per worker."""
 
-    def __init__(self, recipe: dict, stages: tuple[int, int] = (1, 7), dry: bool = False):
+    def __init__(self, recipe: dict, stages: tuple[int, ...] = tuple(range(1, 8)), dry: bool = False):
         """dry: only check that model dirs exist (the driver needs the filter list, not the models)."""
         registry = load_all()
         self.recipe = recipe
-        self.stages = stages
+        self.stages = tuple(sorted(stages))
         order = list(recipe["filters"])
         self.all: list[Filter] = sorted((registry[n](**recipe["filters"][n]) for n in order),
                                         key=lambda f: (f.stage, order.index(f.name)))
         self.warnings: list[str] = []
         self.filters: list[Filter] = []
         for f in self.all:
-            if not f.enabled or not (f.mandatory or stages[0] <= f.stage <= stages[1]):
+            if not f.enabled or not (f.mandatory or f.stage in self.stages):
                 continue
             problem = f.check() if dry else f.setup()
             if problem:
@@ -46,7 +46,7 @@ class Plan:
         self.synthetic_from = int(recipe["run"]["synthetic_from_stage"])
 
     def has_stage(self, n: int) -> bool:
-        return self.stages[0] <= n <= self.stages[1]
+        return n in self.stages
 
     def score_columns(self) -> list[str]:
         return [f"score_{f.name}" for f in self.all]
@@ -107,7 +107,8 @@ def process_file(plan: Plan, root: Path, rel: str, sidecars: dict[str, str], thu
                 break
     if s.rgb is not None:
         row.update(width=s.width, height=s.height, format=s.format)
-        row["thumb"] = s.thumbnail(thumb_side)
+        if first is not None:  # the report shows rejected examples; duplicates get theirs from the kept bytes
+            row["thumb"] = s.thumbnail(thumb_side)
     if first is None and s.rgb is not None:
         if plan.has_stage(4) and s.ocr is None:
             _stage4(plan, s, row)

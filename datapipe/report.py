@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from qimage.datapipe.pipeline import STAGE_NAMES
+from qimage.datapipe.pipeline import STAGE_NAMES, stages_text
 
 BINS = 30
 
@@ -50,7 +50,7 @@ def build_report(root: Path, out: Path, recipe: dict, plan, stages, rows: list[d
             vals = [r[col] for r in rows if r.get(col) is not None and not math.isnan(r[col])]
             marks = [v for _, v in f.thresholds()]
             status = "on" if f.name in active else ("off" if not f.enabled else
-                                                   "outside --stages" if not (stages[0] <= s <= stages[1]) else "skipped")
+                                                   "outside --stages" if s not in stages else "skipped")
             filters.append({"name": f.name, "status": status, "rejected": by_filter.get(f.name, 0),
                             "scored": len(vals), "thresholds": dict(f.thresholds()),
                             "histogram": _hist(vals, marks) if vals else None,
@@ -59,14 +59,14 @@ def build_report(root: Path, out: Path, recipe: dict, plan, stages, rows: list[d
                             if f.name == "broken_file" else {}})
         out_n = alive - sum(x["rejected"] for x in filters)
         stage_list.append({"stage": s, "name": STAGE_NAMES[s], "in": alive, "rejected": alive - out_n, "out": out_n,
-                           "run": stages[0] <= s <= stages[1] or s == 1, "filters": filters})
+                           "run": s in stages or s == 1, "filters": filters})
         alive = out_n
     weight_by_cat: dict[str, list[float]] = {}
     for r in kept:
         weight_by_cat.setdefault(r["category"], []).append(r.get("weight", 1.0))
     errors = sum(1 for r in rejected if r["reason"] and r["reason"].startswith("error in filter"))
     return {
-        "input": str(root), "output": str(out), "stages": list(stages),
+        "input": str(root), "output": str(out), "stages": stages_text(stages),
         "counts": {"inputs": n, "kept": len(kept), "rejected": len(rejected), "conserved": len(kept) + len(rejected) == n,
                    "filter_errors": errors, "missing_caption": sum(not r["has_caption"] for r in rows),
                    "synthetic": sum(bool(r["synthetic"]) for r in rows)},
@@ -168,7 +168,7 @@ def write_html(path: Path, rep: dict, thumbs: dict, recipe: dict) -> None:
     h = [f"<!doctype html><html lang=en><meta charset=utf-8><title>qimage data report</title><style>{CSS}</style><main>",
          "<h1>Data-quality report</h1>",
          f'<div class="sub">input <code>{e(rep["input"])}</code> &rarr; <code>{e(rep["output"])}</code> &middot; '
-         f'stages {rep["stages"][0]}-{rep["stages"][1]} &middot; {rep["seconds"]} s</div>',
+         f'stages {rep["stages"]} &middot; {rep["seconds"]} s</div>',
          '<div class="cards">',
          f'<div class="card">input files<b>{c["inputs"]}</b></div>',
          f'<div class="card">kept<b class="ok">{c["kept"]}</b>{c["kept"] / max(1, c["inputs"]):.1%}</div>',

@@ -16,4 +16,6 @@ class Clarity(RangeFilter):
     params = {"min": 100.0, "max": None}
 
     def measure(self, sample) -> float:
-        return float(cv2.Laplacian(sample.grey, cv2.CV_64F).var())
+        # 16-bit Laplacian + meanStdDev: same variance as a float64 Laplacian, ~5x cheaper
+        std = cv2.meanStdDev(cv2.Laplacian(sample.grey, cv2.CV_16S))[1][0, 0]
+        return float(std * std)
