@@ -40,3 +40,23 @@ def test_objects_match_pixels_and_caption(make_ctx, lang):
             if lang == "en":
                 assert rel in s.caption
     assert tasks >= {"single_object", "two_object", "counting", "position"}
+
+
+def test_opencv_recovers_counts_from_pixels(make_ctx):
+    """What a later checker will do: segment each named colour and count blobs; it must agree with `counts`."""
+    import cv2
+
+    ctx = make_ctx(256, 256)
+    checked = 0
+    for i in range(20):
+        s = scenes.make(ctx, rng_for(9, i), "en")
+        img = np.asarray(s.image).astype(int)
+        for c in s.meta["counts"]:
+            rgb = np.array(colors.BY_NAME[c["color"]].rgb)
+            mask = (np.abs(img - rgb).max(-1) <= 40).astype(np.uint8)
+            n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+            blobs = sum(1 for k in range(1, n) if stats[k, cv2.CC_STAT_AREA] >= 30)
+            same_colour = sum(x["count"] for x in s.meta["counts"] if x["color"] == c["color"])
+            assert blobs == same_colour, (s.caption, c, blobs)
+            checked += 1
+    assert checked >= 20
