@@ -186,13 +186,14 @@ def render(ctx, p: Plan) -> Image.Image:
     img = img * (1 - op * shadow)[..., None]
     img = img * (1 - wa[..., None]) + prem
     ang, strength = p.light
-    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
-    light = 1 + strength * 2 * ((xx / W - 0.5) * math.cos(ang) + (yy / H - 0.5) * math.sin(ang))
-    img = img * light[..., None]
+    # a linear light field is separable: a row term plus a column term
+    lx = (np.arange(W, dtype=np.float32) / W - 0.5) * (2 * strength * math.cos(ang))
+    ly = (np.arange(H, dtype=np.float32) / H - 0.5) * (2 * strength * math.sin(ang))
+    img = img * (1 + lx[None, :, None] + ly[:, None, None])
     if p.blur > 0:
         img = cv2.GaussianBlur(img, (0, 0), p.blur)
     sigma, seed = p.noise
-    img = img + np.random.default_rng(seed).normal(0, sigma, size=(H, W, 1)).astype(np.float32)
+    img = img + np.random.default_rng(seed).standard_normal(size=(H, W, 1), dtype=np.float32) * np.float32(sigma)
     return Image.fromarray(np.clip(img + 0.5, 0, 255).astype(np.uint8))
 
 
