@@ -231,7 +231,4 @@ def make(ctx, rng, lang: str, edit_rng=None) -> Sample:
 
 def make_edit(ctx, p: Plan, rng, cap_rng) -> Sample:
     """Replace one line or recolour the ink; medium, warp, light and noise are shared with the source."""
-    target, info = edits.text_edit(rng, ctx.lib, p, "ink", p.base, line_quads)
-    s = to_sample(ctx, target, cap_rng.spawn(1)[0])
-    s.meta["edit"] = info
-    return s
+    return edits.text_edit(ctx, p, rng, cap_rng, to_sample, "ink", p.base, line_quads)

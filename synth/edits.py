@@ -59,14 +59,14 @@ def edit_meta(kind: str, instruction: str, region: list, **extra) -> dict:
     return {"type": kind, "instruction": instruction, "region": region, **extra}
 
 
-def text_edit(rng, lib, p, color_field: str, under_rgb, quads):
-    """Edit a plan holding one text block (`p.block`, `p.lang`, colour in `p.<color_field>`): replace one line
-    (60%) or recolour the text (40%). `quads(plan)` gives the plan's line quads in image pixels.
-    Returns the target plan and the edit metadata."""
+def text_edit(ctx, p, rng, cap_rng, to_sample, color_field: str, under_rgb, quads):
+    """The edit target of a plan holding one text block (`p.block`, `p.lang`, colour in `p.<color_field>`):
+    replace one line (60%) or recolour the text (40%), then render it with the synthesiser's `to_sample`.
+    `quads(plan)` gives the plan's line quads in image pixels; they make the recorded region."""
     from .sample import quad_json
 
     lang_i = "zh" if p.lang == "zh" else "en"
-    rep = replace_line(rng, lib, p.block, p.lang) if rng.random() < 0.6 else None
+    rep = replace_line(rng, ctx.lib, p.block, p.lang) if rng.random() < 0.6 else None
     if rep is not None:
         block, i, old, new = rep
         target = replace(p, block=block)
@@ -78,4 +78,6 @@ def text_edit(rng, lib, p, color_field: str, under_rgb, quads):
         target = replace(p, **{color_field: col})
         info = edit_meta("recolor", recolor_instruction(lang_i, cur, col), quads(p), old=cur.name, new=col.name)
     info["region"] = [quad_json(q, p.width, p.height) for q in info["region"]]
-    return target, info
+    s = to_sample(ctx, target, cap_rng.spawn(1)[0])
+    s.meta["edit"] = info
+    return s

@@ -98,7 +98,5 @@ def make(ctx, rng, lang: str, edit_rng=None) -> Sample:
 
 def make_edit(ctx, p: Plan, rng, cap_rng) -> Sample:
     """Replace one line or recolour the text; the target otherwise equals the source."""
-    target, info = edits.text_edit(rng, ctx.lib, p, "fg", p.bg.rgb, lambda q: [ln.quad() for ln in q.block.lines])
-    s = to_sample(ctx, target, cap_rng.spawn(1)[0])
-    s.meta["edit"] = info
-    return s
+    return edits.text_edit(ctx, p, rng, cap_rng, to_sample, "fg", p.bg.rgb,
+                           lambda q: [ln.quad() for ln in q.block.lines])
