@@ -92,3 +92,21 @@ def test_complex_quads_enclose_each_box_ink(make_ctx, quad_mask):
             x0, y0 = p.frame[:2]
             quads = [[[x + x0, y + y0] for x, y in ln.quad()] for ln in fl.block.lines]
             assert ink.any() and not (ink & ~quad_mask(quads, full.shape, grow=1)).any()
+
+
+def test_compose_uses_user_background_photos(tmp_path):
+    rng = np.random.default_rng(0)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for k in range(2):
+        Image.fromarray(rng.integers(0, 255, size=(300, 400, 3), dtype=np.uint8)).save(photos / f"p{k}.jpg")
+    out = tmp_path / "out"
+    run(RunConfig(kind="compose", n=6, out=str(out), width=192, height=192, seed=2, backgrounds=str(photos)),
+        progress=False)
+    kinds = []
+    for k in range(6):
+        meta = json.loads((out / f"compose_{k:06d}.json").read_text())
+        kinds.append(meta["background"]["type"])
+        if meta["background"]["type"] == "photo":
+            assert meta["background"]["path"].startswith(str(photos)) and meta["scene"] == "a real-world scene"
+    assert kinds.count("photo") >= 3
