@@ -84,12 +84,10 @@ def run_ocr(sample, cfg: dict) -> tuple[list, str]:
             return lines, "meta"
     if cfg.get("presence_check", True) and not text_present(sample.grey):
         return [], "skipped"
-    img = sample.rgb
-    h, w = img.shape[:2]
-    side = int(cfg.get("max_side", 1024))
-    s = min(1.0, side / max(h, w))
-    if s < 1:
-        img = cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
+    from qimage.datapipe.sample import fit_side
+
+    img = fit_side(sample.rgb, int(cfg.get("max_side", 1024)))
+    s = img.shape[1] / sample.rgb.shape[1]
     result, _ = engine()(img)
     boxes = []
     for quad, text, conf in result or []:

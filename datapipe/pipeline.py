@@ -190,7 +190,8 @@ def _score(pending, sidecars, root, work, recipe, st, address, total, done, prog
     ray = init_ray(address, recipe["run"]["object_store_mb"])
     import ray.data
 
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    # ray.data warns when its bars are turned off and logs every execution at INFO: neither helps a user here
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # our own bar counts images, Ray's would count blocks of shards
     ctx.print_on_execution_start = False

@@ -96,9 +96,9 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}
 .filter{background:#fff;border-radius:8px;padding:14px;margin:12px 0;box-shadow:0 1px 2px #0001}
 .row{display:flex;gap:18px;flex-wrap:wrap;align-items:flex-start}
 .thumbs{display:flex;flex-wrap:wrap;gap:8px;flex:1;min-width:300px}
-figure{margin:0;width:112px;font-size:11px;color:#5b6475}figure img,figure .ph{width:104px;height:104px;object-fit:contain;background:#eef0f3;border-radius:4px;display:block}
+figure{margin:0;width:150px;font-size:11px;color:#5b6475}figure img,figure .ph{width:144px;height:112px;object-fit:contain;background:#eef0f3;border-radius:4px;display:block}
 figure .ph{display:flex;align-items:center;justify-content:center;font-size:20px;color:#9aa2b1}
-figcaption{overflow:hidden;text-overflow:ellipsis;display:-webkit-box;-webkit-line-clamp:3;-webkit-box-orient:vertical;word-break:break-all}
+figcaption{overflow:hidden;text-overflow:ellipsis;display:-webkit-box;-webkit-line-clamp:4;-webkit-box-orient:vertical;word-break:break-all}
 .tag{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;background:#e8ebf0}
 .tag.on{background:#d9f2e1;color:#1a7f37}.tag.off,.tag.skipped{background:#fdecea;color:#a33}
 pre{background:#fff;padding:12px;border-radius:8px;overflow:auto;font-size:12px}
@@ -109,7 +109,7 @@ pre{background:#fff;padding:12px;border-radius:8px;overflow:auto;font-size:12px}
 def _svg_hist(h: dict, thresholds: dict, title: str, width: int = 420, height: int = 170) -> str:
     counts, edges = h["counts"], h["edges"]
     pad_l, pad_b, pad_t = 36, 34, 10
-    W, H = width - pad_l - 8, height - pad_b - pad_t
+    W, H = width - pad_l - 28, height - pad_b - pad_t  # right margin: room for the last tick label
     top = max(counts) or 1
     x0, x1 = edges[0], edges[-1]
     sx = lambda v: pad_l + (v - x0) / (x1 - x0) * W
@@ -127,7 +127,8 @@ def _svg_hist(h: dict, thresholds: dict, title: str, width: int = 420, height: i
         parts.append(f'<text x="{sx(v):.1f}" y="{pad_t + H + 14}" font-size="10" text-anchor="middle" fill="#444">{label}</text>')
     parts.append(f'<text x="{pad_l - 4}" y="{pad_t + 8}" font-size="10" text-anchor="end" fill="#444">{top}</text>')
     parts.append(f'<text x="{pad_l - 4}" y="{pad_t + H}" font-size="10" text-anchor="end" fill="#444">0</text>')
-    for name, val in thresholds.items():
+    for name, shown in thresholds.items():
+        val = shown
         if h["log10"]:
             if val <= 0:
                 continue
@@ -136,7 +137,7 @@ def _svg_hist(h: dict, thresholds: dict, title: str, width: int = 420, height: i
         parts.append(f'<line x1="{x:.1f}" y1="{pad_t - 4}" x2="{x:.1f}" y2="{pad_t + H}" stroke="#d32f2f" stroke-width="2" stroke-dasharray="5 3"/>')
         anchor = "start" if x < pad_l + W * 0.7 else "end"
         dx = 4 if anchor == "start" else -4
-        parts.append(f'<text x="{x + dx:.1f}" y="{pad_t + 8}" font-size="11" fill="#d32f2f" text-anchor="{anchor}">{name} {_num(10 ** val if h["log10"] else val)}</text>')
+        parts.append(f'<text x="{x + dx:.1f}" y="{pad_t + 8}" font-size="11" fill="#d32f2f" text-anchor="{anchor}">{name} {_num(shown)}</text>')
     axis = "score (log scale)" if h["log10"] else "score"
     parts.append(f'<text x="{pad_l + W / 2}" y="{height - 4}" font-size="10" text-anchor="middle" fill="#777">{axis}; dashed red: threshold</text>')
     parts.append("</svg>")
@@ -147,6 +148,8 @@ def _num(v: float) -> str:
     if v == 0:
         return "0"
     a = abs(v)
+    if a < 1e4 and float(v).is_integer():
+        return str(int(v))
     if a >= 1e6:
         return f"{v / 1e6:.3g}M"
     if a >= 1e4:
@@ -206,6 +209,8 @@ def write_html(path: Path, rep: dict, thumbs: dict, recipe: dict) -> None:
             h.append(f'<div class="filter"><h3>{e(f["name"])} <span class="tag {e(f["status"].split()[0])}">{e(f["status"])}</span> '
                      f'<span class="sub">rejected {f["rejected"]} &middot; measured {f["scored"]} &middot; thresholds {th}</span></h3>'
                      '<div class="row">')
+            if f["reasons"]:
+                h.append('<div class="sub" style="width:100%">' + e(", ".join(f"{k}: {v}" for k, v in f["reasons"].items())) + "</div>")
             if f["histogram"]:
                 h.append(_svg_hist(f["histogram"], f["thresholds"], f["name"]))
             figs = []

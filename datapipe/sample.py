@@ -143,6 +143,15 @@ class Sample:
         return buf.tobytes()
 
 
+def fit_side(img: np.ndarray, side: int) -> np.ndarray:
+    """img shrunk (INTER_AREA) so its long side is at most `side`; returned as is when it already fits."""
+    h, w = img.shape[:2]
+    s = side / max(h, w)
+    if s >= 1:
+        return img
+    return cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+
+
 def _apply_orientation(rgb: np.ndarray, orientation: int) -> np.ndarray:
     """EXIF orientation tag (1..8) -> upright pixels, with the same transposes PIL's exif_transpose uses."""
     T = Image.Transpose

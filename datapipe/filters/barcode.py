@@ -7,6 +7,7 @@ Score: the number of barcodes OpenCV's `cv2.barcode.BarcodeDetector` finds on th
 import cv2
 
 from qimage.datapipe.filters import RangeFilter, register
+from qimage.datapipe.sample import fit_side
 
 _DETECTOR = None
 
@@ -22,10 +23,5 @@ class Barcode(RangeFilter):
         global _DETECTOR
         if _DETECTOR is None:
             _DETECTOR = cv2.barcode.BarcodeDetector()
-        g = sample.grey
-        h, w = g.shape
-        s = int(self.cfg["detect_side"]) / max(h, w)
-        if s < 1:
-            g = cv2.resize(g, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
-        ok, points = _DETECTOR.detect(g)
+        ok, points = _DETECTOR.detect(fit_side(sample.grey, int(self.cfg["detect_side"])))
         return float(len(points)) if ok and points is not None else 0.0

@@ -6,6 +6,7 @@ Score: the number of QR codes OpenCV's ArUco-based detector finds on the image w
 import cv2
 
 from qimage.datapipe.filters import RangeFilter, register
+from qimage.datapipe.sample import fit_side
 
 _DETECTOR = None
 
@@ -14,11 +15,7 @@ def count_qr(grey, side: int) -> int:
     global _DETECTOR
     if _DETECTOR is None:
         _DETECTOR = cv2.QRCodeDetectorAruco()
-    h, w = grey.shape
-    s = side / max(h, w)
-    if s < 1:
-        grey = cv2.resize(grey, (round(w * s), round(h * s)), interpolation=cv2.INTER_AREA)
-    ok, points = _DETECTOR.detectMulti(grey)
+    ok, points = _DETECTOR.detectMulti(fit_side(grey, side))
     return int(len(points)) if ok and points is not None else 0
 
 
