@@ -104,10 +104,12 @@ def _atomic_write(table: pa.Table, path: Path) -> None:
 
 def run_shard(shard: int, files: list[str], sidecars: dict, root: str, work: str, recipe: dict,
               stages: tuple[int, ...]) -> dict:
+    cpu = time.process_time()
     plan = _plan(recipe, stages)
     rows = [process_file(plan, Path(root), rel, sidecars.get(rel, {}), 96) for rel in files]
     _atomic_write(pa.Table.from_pylist(rows, schema=shard_schema(plan)), Path(work) / "shards" / f"{shard:05d}.parquet")
-    return {"shard": shard, "n": len(rows), "rejected": sum(r["filter"] is not None for r in rows)}
+    return {"shard": shard, "n": len(rows), "rejected": sum(r["filter"] is not None for r in rows),
+            "cpu_s": time.process_time() - cpu}
 
 
 def shard_schema(plan: Plan) -> pa.Schema:
@@ -176,15 +178,19 @@ def run(input_dir, out_dir, recipe_path=None, stages="1-7", address=None, overwr
         log(f"resuming: {len(shards) - len(pending)} of {len(shards)} shards already done")
     t1 = time.time()
     if pending:
-        _score(pending, sidecars, root, work, recipe, st, address, len(inputs), done_files, progress)
+        worker_cpu = _score(pending, sidecars, root, work, recipe, st, address, len(inputs), done_files, progress)
+    else:
+        worker_cpu = 0.0
     from qimage.datapipe.finalize import finalize
 
-    timing = {"scoring_s": round(time.time() - t1, 3), "scored_files": len(inputs) - done_files}
+    timing = {"scoring_s": round(time.time() - t1, 3), "scored_files": len(inputs) - done_files,
+              "worker_cpu_s": round(worker_cpu, 3)}
     report = finalize(root, out, recipe, st, len(shards), warnings, time.time() - t0, timing)
     return report
 
 
-def _score(pending, sidecars, root, work, recipe, st, address, total, done, progress) -> None:
+def _score(pending, sidecars, root, work, recipe, st, address, total, done, progress) -> float:
+    """Score the pending shards; returns the CPU seconds the tasks spent (for the report and the benchmark)."""
     from tqdm import tqdm
 
     ray = init_ray(address, recipe["run"]["object_store_mb"])
@@ -203,6 +209,9 @@ def _score(pending, sidecars, root, work, recipe, st, address, total, done, prog
         return run_shard(int(row["shard"]), files, cars, str(root), str(work), recipe, st)
 
     ds = ray.data.from_items(items, override_num_blocks=len(items)).map(score, num_cpus=float(recipe["run"]["task_cpus"]))
+    cpu = 0.0
     with tqdm(total=total, initial=done, unit="img", desc="scoring", disable=not progress, dynamic_ncols=True) as bar:
         for row in ds.iter_rows():
             bar.update(int(row["n"]))
+            cpu += float(row["cpu_s"])
+    return cpu

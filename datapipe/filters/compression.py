@@ -5,6 +5,7 @@ between neighbours inside blocks, both directions, on a central crop (at most 51
 8 x 8 grid, so measured before any resize). Clean images give about 1; heavy JPEG compression raises it because
 each block is smoothed inside and steps at its border.
 """
+import cv2
 import numpy as np
 
 from qimage.datapipe.filters import RangeFilter, register
@@ -14,14 +15,15 @@ def blockiness(grey: np.ndarray, crop: int = 512) -> float:
     h, w = grey.shape
     y0 = max(0, (h - crop) // 2) // 8 * 8
     x0 = max(0, (w - crop) // 2) // 8 * 8
-    g = grey[y0:y0 + crop, x0:x0 + crop].astype(np.int16)
+    g = np.ascontiguousarray(grey[y0:y0 + crop, x0:x0 + crop])
     ratios = []
-    for d in (np.abs(np.diff(g, axis=1)), np.abs(np.diff(g, axis=0)).T):
-        if d.shape[1] < 16:
+    for a in (g, g.T.copy()):
+        if a.shape[1] < 17:
             continue
-        border = (np.arange(d.shape[1]) % 8) == 7
-        inside = d[:, ~border].mean()
-        ratios.append(d[:, border].mean() / (inside + 1.0))
+        # per-column mean of |neighbour difference| (OpenCV: ~10x cheaper than int16 numpy on 512 x 512)
+        d = cv2.reduce(cv2.absdiff(a[:, 1:], a[:, :-1]), 0, cv2.REDUCE_AVG, dtype=cv2.CV_64F).ravel()
+        border = (np.arange(d.size) % 8) == 7
+        ratios.append(d[border].mean() / (d[~border].mean() + 1.0))
     return float(max(ratios)) if ratios else float("nan")
 
 
