@@ -13,12 +13,14 @@ import pytest
 
 from qimage.datapipe.demo import build
 
-ENV = {**os.environ, "PYTHONWARNINGS": "ignore"}
+def env() -> dict:
+    # read at call time: ray.init puts the session's auth token into this process's environment
+    return {**os.environ, "PYTHONWARNINGS": "ignore"}
 
 
 def qimage(*args, timeout=300):
     return subprocess.run([sys.executable, "-m", "qimage", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=ENV)
+                          timeout=timeout, env=env())
 
 
 def _paths(out, sub):
@@ -33,7 +35,7 @@ def test_a_killed_run_resumes_without_recomputing_duplicating_or_losing(tmp_path
     recipe.write_text("run: {shard_size: 3, task_cpus: 1.0}\n")
     # stages 1-3 keep OCR and face detection out of it: resume is about work units, and this keeps the test short
     args = [sys.executable, "-m", "qimage", "data", "run", root, "-o", out, "--recipe", recipe, "--stages", "1-3", "-q"]
-    proc = subprocess.Popen(list(map(str, args)), env=ENV, start_new_session=True,
+    proc = subprocess.Popen(list(map(str, args)), env=env(), start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     shards = out / "_work" / "shards"
     deadline = time.time() + 240
@@ -107,3 +109,16 @@ def test_recipe_command_prints_the_default_and_checks_a_file(tmp_path):
     assert r.returncode == 0 and yaml.safe_load(r.stdout) == yaml.safe_load(DEFAULT_PATH.read_text())
     r = qimage("data", "recipe", "--check", _recipe(tmp_path, "filters: {clarity: {min: 50}}"))
     assert r.returncode == 0 and yaml.safe_load(r.stdout)["filters"]["clarity"]["min"] == 50
+
+
+def test_the_same_command_joins_a_running_ray_cluster(ray_session, tmp_path):
+    """--address: the CLI, in its own process, joins the suite's Ray (standing in for a cluster) instead of starting
+    one, and its tasks run there."""
+    root = tmp_path / "in"
+    build(root)
+    address = ray_session.get_runtime_context().gcs_address
+    r = qimage("data", "run", root, "-o", tmp_path / "out", "--address", address, "--stages", "1", "-q")
+    assert r.returncode == 0, r.stderr
+    assert "Started a local Ray instance" not in r.stderr
+    assert (tmp_path / "out" / "report.json").exists()
+    assert "kept" in r.stdout
