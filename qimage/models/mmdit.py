@@ -25,7 +25,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_outputs import Transformer2DModelOutput
 from diffusers.models.modeling_utils import ModelMixin
 
-from qimage.models.rope import MSRoPE, apply_rope
+from qimage.models.rope import MSRoPE, apply_rope_full, expand_tables
 
 DIFFUSERS_CLASS = "QwenImageTransformer2DModel"
 
@@ -128,19 +128,33 @@ class JointAttention(nn.Module):
         b = torch.cat([q.bias, k.bias, v.bias])
         return F.linear(x, w, b).unflatten(-1, (3, -1, head_dim)).unbind(-3)
 
-    def forward(self, img, txt, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None):
-        """img (B, Li, D), txt (B, Lt, D); rope tables for [txt, img]; mask (B, Lt+Li) bool or None. Returns both."""
+    def forward(self, img, txt, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None, need_txt=True):
+        """img (B, Li, D), txt (B, Lt, D); rope (C, S) full-width tables for [txt, img] from ``rope_tables``;
+        mask (B, Lt+Li) bool or None. Returns the image output and the text output (None unless ``need_txt``:
+        the last block's text output feeds nothing, so its queries are not computed at all)."""
+        lt = txt.shape[1]
         iq, ik, iv = self._qkv(img, self.to_q, self.to_k, self.to_v, self.head_dim)
         tq, tk, tv = self._qkv(txt, self.add_q_proj, self.add_k_proj, self.add_v_proj, self.head_dim)
-        q = torch.cat([self.norm_added_q(tq), self.norm_q(iq)], dim=1)
-        k = torch.cat([self.norm_added_k(tk), self.norm_k(ik)], dim=1)
-        v = torch.cat([tv, iv], dim=1)
-        q, k = apply_rope(torch.stack([q, k]), *rope).unbind(0)  # both rotated in one pass
+        c, s = rope
+        # Joint (B, H, L, head_dim) tensors: concatenating in this layout hands SDPA contiguous inputs.
+        k = _bhld_cat(self.norm_added_k(tk), self.norm_k(ik))
+        v = _bhld_cat(tv, iv)
+        k = apply_rope_full(k, c, s)
+        if need_txt:
+            q = apply_rope_full(_bhld_cat(self.norm_added_q(tq), self.norm_q(iq)), c, s)
+        else:
+            q = apply_rope_full(self.norm_q(iq).transpose(1, 2), c[..., lt:, :], s[..., lt:, :])
         attn_mask = None if mask is None else mask[:, None, None, :]
-        out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), attn_mask=attn_mask)
-        out = out.transpose(1, 2).flatten(2).to(q.dtype)
-        lt = txt.shape[1]
+        out = F.scaled_dot_product_attention(q, k, v.to(q.dtype), attn_mask=attn_mask)
+        out = out.transpose(1, 2).flatten(2).to(img.dtype)
+        if not need_txt:
+            return self.to_out[0](out), None
         return self.to_out[0](out[:, lt:]), self.to_add_out(out[:, :lt])
+
+
+def _bhld_cat(txt: torch.Tensor, img: torch.Tensor) -> torch.Tensor:
+    """(B, L, H, D) text and image parts -> one contiguous (B, H, Lt + Li, D) tensor."""
+    return torch.cat([txt.transpose(1, 2), img.transpose(1, 2)], dim=2)
 
 
 class MMDiTBlock(nn.Module):
@@ -157,7 +171,7 @@ class MMDiTBlock(nn.Module):
     def _ln(self, x):
         return F.layer_norm(x, (x.shape[-1],), eps=self.eps)
 
-    def forward(self, img, txt, temb, rope, mask, modulate_index=None):
+    def forward(self, img, txt, temb, rope, mask, modulate_index=None, need_txt=True):
         img_mod = self.img_mod(temb)  # (B, 6D), or (2B, 6D) with zero_cond_t
         if modulate_index is not None:
             # Edit models with zero_cond_t: target tokens use the timestep's modulation, condition tokens that of t=0.
@@ -171,12 +185,13 @@ class MMDiTBlock(nn.Module):
         tg1, tg2 = tg1[:, None], tg2[:, None]
 
         img_attn, txt_attn = self.attn(
-            modulate(self._ln(img), ish1, isc1), modulate(self._ln(txt), tsh1, tsc1), rope, mask
+            modulate(self._ln(img), ish1, isc1), modulate(self._ln(txt), tsh1, tsc1), rope, mask, need_txt
         )
-        img = img + ig1 * img_attn
-        txt = txt + tg1 * txt_attn
-        img = img + ig2 * self.img_mlp(modulate(self._ln(img), ish2, isc2))
-        txt = txt + tg2 * self.txt_mlp(modulate(self._ln(txt), tsh2, tsc2))
+        img = torch.addcmul(img, ig1, img_attn)
+        img = torch.addcmul(img, ig2, self.img_mlp(modulate(self._ln(img), ish2, isc2)))
+        if need_txt:
+            txt = torch.addcmul(txt, tg1, txt_attn)
+            txt = torch.addcmul(txt, tg2, self.txt_mlp(modulate(self._ln(txt), tsh2, tsc2)))
         if img.dtype == torch.float16:  # fp16 activations can overflow in the residual stream
             img, txt = img.clip(-65504, 65504), txt.clip(-65504, 65504)
         return img, txt
@@ -317,11 +332,13 @@ class MMDiT(ModelMixin, ConfigMixin):
             ones = torch.ones(img.shape[:2], dtype=torch.bool, device=img.device)
             mask = torch.cat([encoder_hidden_states_mask.bool(), ones], dim=1)
 
+        last = len(self.transformer_blocks) - 1
         for i, block in enumerate(self.transformer_blocks):
+            need_txt = i < last  # the final block's text stream would feed nothing
             if torch.is_grad_enabled() and self.gradient_checkpointing:
-                img, txt = self._gradient_checkpointing_func(block, img, txt, temb, rope, mask, modulate_index)
+                img, txt = self._gradient_checkpointing_func(block, img, txt, temb, rope, mask, modulate_index, need_txt)
             else:
-                img, txt = block(img, txt, temb, rope, mask, modulate_index)
+                img, txt = block(img, txt, temb, rope, mask, modulate_index, need_txt)
             if controlnet_block_samples is not None:
                 every = int(math.ceil(len(self.transformer_blocks) / len(controlnet_block_samples)))
                 img = img + controlnet_block_samples[i // every]
@@ -332,10 +349,11 @@ class MMDiT(ModelMixin, ConfigMixin):
         return Transformer2DModelOutput(sample=out) if return_dict else (out,)
 
     def _rope(self, per_sample: list[list[tuple]], text_len: int, device):
+        """Full-width (C, S) tables (L, D), or (B, 1, L, D) when samples have different grids."""
         if all(s == per_sample[0] for s in per_sample):
-            return self.rope(per_sample[0], text_len, device)
-        tables = [self.rope(s, text_len, device) for s in per_sample]
-        return torch.stack([c for c, _ in tables]), torch.stack([s for _, s in tables])
+            return expand_tables(*self.rope(per_sample[0], text_len, device))
+        tables = [expand_tables(*self.rope(s, text_len, device)) for s in per_sample]
+        return torch.stack([c for c, _ in tables])[:, None], torch.stack([s for _, s in tables])[:, None]
 
 
 def _normalise_shapes(img_shapes, batch: int) -> list[list[tuple]]:

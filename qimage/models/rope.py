@@ -79,11 +79,25 @@ class MSRoPE:
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotates consecutive channel pairs of x (..., L, H, D) by angles (L, D/2) or (B, L, D/2), in float32."""
-    if cos.dim() == 3:  # per-sample tables
-        cos, sin = cos[:, :, None], sin[:, :, None]
-    else:
-        cos, sin = cos[:, None], sin[:, None]
-    x1, x2 = x.float().unflatten(-1, (-1, 2)).unbind(-1)
-    out = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
-    return out.flatten(-2).type_as(x)
+    """Rotates consecutive channel pairs of x (..., L, D) by angles whose cos/sin are (L, D/2), in float32.
+
+    Written as x * C + swap(x) * S, with C = (c0, c0, c1, c1, ...), S = (-s0, s0, -s1, s1, ...) and swap exchanging the
+    two channels of each pair: three contiguous passes instead of strided pair arithmetic.
+    """
+    return apply_rope_full(x, *expand_tables(cos, sin))
+
+
+def apply_rope_full(x: torch.Tensor, c: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """``apply_rope`` with the full-width tables of ``expand_tables`` (precomputed once per forward)."""
+    xf = x.float()
+    return torch.addcmul(xf * c, swap_pairs(xf), s).type_as(x)
+
+
+def expand_tables(cos: torch.Tensor, sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(L, D/2) cos/sin -> the full-width (L, D) tables C and S of ``apply_rope``."""
+    return cos.repeat_interleave(2, dim=-1), torch.stack([-sin, sin], dim=-1).flatten(-2)
+
+
+def swap_pairs(x: torch.Tensor) -> torch.Tensor:
+    """(x0, x1, x2, x3, ...) -> (x1, x0, x3, x2, ...)."""
+    return x.unflatten(-1, (-1, 2)).flip(-1).flatten(-2)

@@ -52,12 +52,13 @@ def test_gradients_match_diffusers():
     for m in (ref, ours):
         m(x, c, mask, t, shapes).sample.square().mean().backward()
     ours_params = dict(ours.named_parameters())
+
+    def grad(p):  # the last block's text stream feeds nothing: its grads are None or zeros, depending on the path
+        return torch.zeros_like(p) if p.grad is None else p.grad
+
+    assert any(p.grad is not None and p.grad.abs().max() > 1e-3 for p in ours.parameters())
     for name, p in ref.named_parameters():
-        q = ours_params[name]
-        if p.grad is None:  # the last block's text MLP feeds nothing: unused in both
-            assert q.grad is None, name
-            continue
-        assert torch.allclose(p.grad, q.grad, atol=1e-4, rtol=1e-3), name
+        assert torch.allclose(grad(p), grad(ours_params[name]), atol=1e-4, rtol=1e-3), name
 
 
 def test_saves_and_loads_both_ways(tmp_path):

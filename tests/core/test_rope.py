@@ -44,7 +44,7 @@ def test_logits_depend_only_on_relative_position():
     p1, p2 = torch.tensor([[0, 3, -2]]), torch.tensor([[1, -4, 7]])
 
     def logit(a, b):
-        ca, sa = (t.float() for t in (rope.angles(a).cos(), rope.angles(a).sin()))
+        ca, sa = (t.float() for t in (rope.angles(a).cos(), rope.angles(a).sin()))  # (L=1, D/2)
         cb, sb = (t.float() for t in (rope.angles(b).cos(), rope.angles(b).sin()))
         return (apply_rope(q, ca, sa) * apply_rope(k, cb, sb)).sum()
 
@@ -54,6 +54,6 @@ def test_logits_depend_only_on_relative_position():
 
 
 def test_rotation_preserves_norm():
-    x = torch.randn(2, 5, 3, 16)
+    x = torch.randn(2, 3, 5, 16)  # (B, H, L, D)
     cos, sin = MSRoPE((4, 6, 6))([(1, 2, 2)], 1)
     assert torch.allclose(apply_rope(x, cos, sin).norm(dim=-1), x.norm(dim=-1), atol=1e-5)
