@@ -110,11 +110,18 @@ def main() -> None:
             rep = run(tmp / "in", tmp / "out", recipe_path=rpath, **quiet)
             return time.perf_counter() - t, rep["timing"]["scoring_s"], rep["timing"]["worker_cpu_s"]
 
-        # alternate the two so that load from other work on the machine hits both alike; keep each one's best
-        loops, pipes = [], []
+        def pair() -> float:
+            """The machine's own ceiling: as many copies of the loop as cores, side by side, each on all images."""
+            t = time.perf_counter()
+            ray.get([remote_loop.remote(str(tmp / "in"), files) for _ in range(cores)])
+            return time.perf_counter() - t
+
+        # alternate them so that load from other work on the machine hits all alike; keep each one's best
+        loops, pipes, pairs = [], [], []
         for _ in range(args.repeat):
             loops.append(loop())
             pipes.append(pipeline())
+            pairs.append(pair())
         loop_s, loop_cpu = min(loops)
         pipe_s, score_s, pipe_cpu = min(pipes)
         load1 = os.getloadavg()
@@ -132,7 +139,10 @@ def main() -> None:
         print(f"pipeline tasks' CPU: {pipe_cpu:.2f} CPU-s = {args.n / pipe_cpu:.1f} img per CPU-second "
               f"(with the loop's figure: the cost of the pipeline's per-shard work, whatever the machine's load)")
         print(f"ray.init {ray_start:.1f} s; first (cold) run on 20 images {cold_small:.1f} s")
+        ceiling = cores * args.n / min(pairs) / loop_rate
         print(f"ratio pipeline / loop: scoring {score_rate / loop_rate:.2f}x, end to end {pipe_rate / loop_rate:.2f}x")
+        print(f"ceiling on this machine now: {cores} loops side by side give {ceiling:.2f}x one loop "
+              f"(the most any parallel run could gain while other work shares the cores)")
         print(f"load average (1 min) before/after: {load0[0]:.2f} / {load1[0]:.2f} on {cores} cores "
               f"(above {cores} means other work was competing)")
     finally:
