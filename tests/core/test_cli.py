@@ -1,0 +1,72 @@
+"""The CLI: bad input is one line and a non-zero exit; a prompts file reproduces single-prompt generation."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def qimage(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "qimage", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def assert_one_line_error(res, needle):
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert lines and lines[-1].startswith("qimage: error:") and needle in lines[-1], res.stderr
+    assert "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--size", "65x64"], "multiple of 16"),
+        (["--size", "big"], "--size"),
+        (["--steps", "0"], "--steps"),
+    ],
+)
+def test_bad_generate_arguments(tiny_model_dir, tmp_path, args, needle):
+    assert_one_line_error(qimage("generate", "x", "--model", tiny_model_dir, "-o", tmp_path / "o.png", *args), needle)
+
+
+def test_bad_model_directories(tmp_path):
+    assert_one_line_error(qimage("generate", "x", "--model", tmp_path / "missing", "-o", tmp_path / "o.png"), "does not exist")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "model_index.json").write_text("{")
+    assert_one_line_error(qimage("generate", "x", "--model", bad, "-o", tmp_path / "o.png"), "not valid JSON")
+    (bad / "model_index.json").write_text("{}")
+    assert_one_line_error(qimage("generate", "x", "--model", bad, "-o", tmp_path / "o.png"), "missing transformer")
+
+
+def test_unreadable_prompts_file(tiny_model_dir, tmp_path):
+    res = qimage("generate", "--prompts-file", tmp_path / "nope.txt", "--model", tiny_model_dir, "-o", tmp_path)
+    assert_one_line_error(res, "cannot read prompts file")
+    (tmp_path / "bin.txt").write_bytes(b"\xff\xfe\xfa")
+    res = qimage("generate", "--prompts-file", tmp_path / "bin.txt", "--model", tiny_model_dir, "-o", tmp_path)
+    assert_one_line_error(res, "cannot read prompts file")
+
+
+def test_init_refuses_a_non_empty_directory_and_unknown_presets(tmp_path):
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("keep me")
+    assert_one_line_error(qimage("init", tmp_path / "full"), "not empty")
+    assert (tmp_path / "full" / "x").read_text() == "keep me"
+    assert_one_line_error(qimage("init", tmp_path / "new", "--preset", "huge"), "unknown preset")
+
+
+def test_prompts_file_image_k_equals_single_prompt_with_seed_plus_k(tiny_model_dir, tmp_path):
+    (tmp_path / "prompts.txt").write_text('a red circle\nOn a white background, displaying black text "QWEN".\n\n')
+    common = ["--model", tiny_model_dir, "--steps", "2", "--size", "64x64", "--seed", "10"]
+    res = qimage("generate", "--prompts-file", tmp_path / "prompts.txt", "-o", tmp_path / "out", *common, "--batch-size", "2")
+    assert res.returncode == 0, res.stderr
+    index = json.loads((tmp_path / "out" / "prompts.json").read_text())
+    assert [e["seed"] for e in index] == [10, 11] and (tmp_path / "out" / "grid.png").is_file()
+    single = ["--model", tiny_model_dir, "--steps", "2", "--size", "64x64", "--seed", "11"]
+    res = qimage("generate", index[1]["prompt"], "-o", tmp_path / "one.png", *single)
+    assert res.returncode == 0, res.stderr
+    a = np.asarray(Image.open(tmp_path / "out" / "0001.png"), dtype=int)
+    b = np.asarray(Image.open(tmp_path / "one.png"), dtype=int)
+    assert np.abs(a - b).max() <= 1  # batched with another prompt or alone: the same image
