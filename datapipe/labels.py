@@ -6,6 +6,7 @@ weight is a target share over an observed share and only the whole run knows the
 from __future__ import annotations
 
 import math
+from collections import Counter
 
 from qimage.datapipe.ocr import box_hw
 
@@ -61,23 +62,22 @@ def balance(counts: dict[str, int], targets: dict[str, float], lo: float, hi: fl
     return out
 
 
+def _is_text(r: dict) -> bool:
+    return r["category"] == "text" or r["lang"] in ("en", "zh", "other")
+
+
+def _factor(rows: list[dict], key: str, cfg: dict, applies=lambda r: True) -> list[float]:
+    """Per row, the balance() weight of its value of `key` among the rows it applies to (1 for the others)."""
+    counts = Counter(r[key] for r in rows if applies(r))
+    cw = balance(dict(counts), cfg["targets"], cfg["min_weight"], cfg["max_weight"])
+    return [cw.get(r[key], 1.0) if applies(r) else 1.0 for r in rows]
+
+
 def weights(rows: list[dict], labels_cfg: dict, stage6: bool, stage7: bool) -> list[float]:
     """Final weight per kept row: category rebalance (stage 6) times text-language resampling (stage 7)."""
     w = [1.0] * len(rows)
     if stage6:
-        counts = {c: 0 for c in CATEGORIES}
-        for r in rows:
-            counts[r["category"]] = counts.get(r["category"], 0) + 1
-        rb = labels_cfg["rebalance"]
-        cw = balance(counts, rb["targets"], rb["min_weight"], rb["max_weight"])
-        w = [x * cw.get(r["category"], 1.0) for x, r in zip(w, rows)]
+        w = [x * f for x, f in zip(w, _factor(rows, "category", labels_cfg["rebalance"]))]
     if stage7:
-        text = [r for r in rows if r["category"] == "text" or r["lang"] in ("en", "zh", "other")]
-        counts: dict[str, int] = {}
-        for r in text:
-            counts[r["lang"]] = counts.get(r["lang"], 0) + 1
-        tr = labels_cfg["text_resample"]
-        lw = balance(counts, tr["targets"], tr["min_weight"], tr["max_weight"])
-        w = [x * (lw.get(r["lang"], 1.0) if (r["category"] == "text" or r["lang"] in ("en", "zh", "other")) else 1.0)
-             for x, r in zip(w, rows)]
+        w = [x * f for x, f in zip(w, _factor(rows, "lang", labels_cfg["text_resample"], _is_text))]
     return [round(x, 6) for x in w]
