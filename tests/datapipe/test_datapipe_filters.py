@@ -153,3 +153,14 @@ def test_kept_bytes_are_upright_when_orientation_is_allowed():
     assert make("rotation", reject=[])(s).keep
     out = Image.open(__import__("io").BytesIO(s.encoded()))
     assert out.size == (512, 400)
+
+
+def test_a_filter_that_raises_rejects_the_file_with_the_error_instead_of_losing_it(tmp_path, monkeypatch):
+    from qimage.datapipe.process import Plan, process_file
+
+    (tmp_path / "a.png").write_bytes(encode(ASTRO))
+    plan = Plan(load_recipe(), (1, 2))
+    clarity = next(f for f in plan.filters if f.name == "clarity")
+    monkeypatch.setattr(clarity, "measure", lambda s: 1 / 0)
+    row = process_file(plan, tmp_path, "a.png", {})
+    assert row["filter"] == "clarity" and row["reason"].startswith("error in filter: ZeroDivisionError")
