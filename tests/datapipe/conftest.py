@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))  # importlib mode: let tests import the helpers next to them
+# importlib mode: let tests import the helpers next to them (named datapipe_* so that no other test folder's
+# helper module of the same name can shadow them in sys.modules)
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from qimage.datapipe.demo import draw_text
 from qimage.datapipe.filters.duplicate import Duplicate, bands, group_duplicates, hamming, phash
 from qimage.datapipe.ocr import language, run_ocr
 from qimage.datapipe.recipe import load as load_recipe
-from util import sample
+from datapipe_helpers import sample
 
 GREY = lambda a: cv2.cvtColor(a, cv2.COLOR_RGB2GRAY) if a.ndim == 3 else a
 

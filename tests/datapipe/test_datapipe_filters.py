@@ -10,7 +10,7 @@ from PIL import Image
 from qimage.datapipe import demo
 from qimage.datapipe.filters import load_all
 from qimage.datapipe.recipe import load as load_recipe
-from util import encode, rgb, sample
+from datapipe_helpers import encode, rgb, sample
 
 REGISTRY = load_all()
 DEFAULTS = load_recipe()["filters"]

@@ -13,8 +13,8 @@ import skimage.data as skd
 from qimage.datapipe.filters import load_all
 from qimage.datapipe.process import Plan
 from qimage.datapipe.recipe import load as load_recipe
-from tiny_models import tiny_classifier, tiny_clip
-from util import sample
+from datapipe_tiny_models import tiny_classifier, tiny_clip
+from datapipe_helpers import sample
 
 REG = load_all()
 
