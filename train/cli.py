@@ -1,0 +1,80 @@
+"""`qimage train pretrain|vae` and `qimage eval`. Heavy imports stay inside the handlers (`qimage --help` is instant)."""
+from __future__ import annotations
+
+import argparse
+
+from qimage.errors import UserError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser("train", help="train the VAE or pretrain the MMDiT from a YAML config")
+    tsub = t.add_subparsers(dest="train_command", metavar="WHAT")
+
+    p = tsub.add_parser("pretrain", help="flow-matching pretraining of the transformer (torchrun for several processes)")
+    p.add_argument("--config", required=True, help="YAML config (see docs/train.md and train/recipes/)")
+    p.add_argument("--out", help="run directory (default: the config's `out`)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--stop-at", type=int, help="checkpoint and stop after this global step (resume later)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_pretrain)
+
+    v = tsub.add_parser("vae", help="train the VAE from scratch, or fine-tune its decoder (--decoder-only)")
+    v.add_argument("--config", required=True, help="YAML config (see docs/train.md and train/recipes/)")
+    v.add_argument("--out", help="run directory (default: the config's `out`)")
+    v.add_argument("--decoder-only", action="store_true", help="freeze the encoder (and latent statistics)")
+    v.add_argument("--no-progress", action="store_true", help="no progress bar")
+    v.set_defaults(func=cmd_vae)
+    t.set_defaults(func=lambda args: (t.print_help(), 2)[1])
+
+    e = sub.add_parser("eval", help="OCR read-back of held-out words and a GenEval-style scenes score")
+    e.add_argument("--model", help="model directory (default: the shipped toy)")
+    e.add_argument("-o", "--output", default="eval.json", help="JSON report (default eval.json)")
+    e.add_argument("--words", type=int, default=48, help="held-out words to render (default 48)")
+    e.add_argument("--scenes", type=int, default=32, help="scenes prompts (default 32)")
+    e.add_argument("--size", help="WxH (default: the model's)")
+    e.add_argument("--steps", type=int, help="sampling steps (default: the model's)")
+    e.add_argument("--cfg", type=float, help="CFG scale (default: the model's)")
+    e.add_argument("--seed", type=int, default=0, help="seed of the first image")
+    e.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    e.set_defaults(func=cmd_eval)
+
+
+def _positive(value, flag):
+    if value is not None and value < 1:
+        raise UserError(f"{flag} must be at least 1, got {value}")
+
+
+def cmd_pretrain(args) -> int:
+    from .config import PretrainConfig, load
+
+    cfg = load(PretrainConfig, args.config)
+    _positive(args.stop_at, "--stop-at")
+    from .pretrain import run
+
+    result = run(cfg, out=args.out, resume=args.resume, stop_at=args.stop_at, progress=not args.no_progress)
+    if result["losses"]:
+        print(f"step {result['step']}: last loss {result['losses'][-1]:.4f}; run in {args.out or cfg.out}")
+    return 0
+
+
+def cmd_vae(args) -> int:
+    from .config import VaeConfig, load
+
+    cfg = load(VaeConfig, args.config)
+    from .vae import run
+
+    report = run(cfg, out=args.out, decoder_only=args.decoder_only, progress=not args.no_progress)
+    print(f"PSNR {report['before']['psnr']:.2f} -> {report['after']['psnr']:.2f} dB; model in {report['model']}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    _positive(args.words, "--words")
+    if args.scenes is not None and args.scenes < 0:
+        raise UserError(f"--scenes must be >= 0, got {args.scenes}")
+    _positive(args.steps, "--steps")
+    from .eval import run
+
+    run(model=args.model, output=args.output, words=args.words, scenes=args.scenes, size=args.size, steps=args.steps,
+        cfg=args.cfg, seed=args.seed, device=args.device)
+    return 0

@@ -1,0 +1,250 @@
+"""Training configs: dataclasses filled from YAML, strictly.
+
+A config file is a YAML mapping whose keys are the fields of the dataclasses below (nested mappings for nested
+dataclasses, lists for lists of them). Every key that is not a field is an error naming the key and the fields it
+could have been, and every value is checked against the field's type, so a typo never silently trains with a default.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qimage.errors import UserError
+
+
+@dataclass
+class Source:
+    """One dataset: a folder written by `qimage synth` (ID.png + ID.txt + ID.json) or `qimage data run` output
+    (OUT/kept/*.parquet, or a folder of .parquet shards). `limit` keeps the first N samples (sorted order)."""
+
+    path: str = ""
+    limit: int = 0
+    # how the caption reaches the text encoder: "full" as written; "quoted" only the text inside the first pair of
+    # double quotes (a short-caption curriculum stage), falling back to the full caption when there is none
+    caption: str = "full"
+
+
+@dataclass
+class Stage:
+    """One curriculum stage: `steps` optimiser steps on batches from `mixture` (source name -> weight) at
+    `resolution` (images are bucketed by aspect ratio at about resolution^2 pixels) or at the explicit `buckets`."""
+
+    name: str = "stage"
+    steps: int = 100
+    resolution: int = 64
+    buckets: list[str] = field(default_factory=list)  # ["128x64", ...]: overrides resolution
+    mixture: dict[str, float] = field(default_factory=dict)  # empty: every source, equal weight
+    batch_size: int = 0  # 0: the run's batch_size
+
+
+@dataclass
+class Model:
+    dir: str = ""  # a model directory (`qimage init DIR --preset toy` writes one): VAE, text encoder, tokenizer, ...
+    init: str = "pretrained"  # pretrained (the directory's transformer weights) | adaln-zero | default
+    vae: str = ""  # optional model directory whose vae/ replaces the one in `dir` (e.g. a `qimage train vae` output)
+
+
+@dataclass
+class Optim:
+    lr: float = 1e-3
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
+    weight_decay: float = 0.01
+    eps: float = 1e-8
+    warmup_steps: int = 100
+    schedule: str = "constant"  # constant | cosine (after warmup, over all stages)
+    min_lr_ratio: float = 0.1  # cosine floor, as a fraction of lr
+    grad_clip: float = 1.0
+
+
+@dataclass
+class Timesteps:
+    """sigma = sigmoid(u), u ~ N(mean + mu, std); mu from the scheduler config (resolution shift) when `shift`."""
+
+    mean: float = 0.0
+    std: float = 1.0
+    shift: bool = True
+
+
+@dataclass
+class Log:
+    every: int = 10  # CSV row and progress-bar update every N steps
+    checkpoint_every: int = 500
+    sample_every: int = 500  # 0: never
+    prompts: list[str] = field(default_factory=lambda: ['On a white background, displaying black text "QWEN".'])
+    sample_steps: int = 20
+    sample_cfg: float = 4.0
+    sample_seed: int = 0
+
+
+@dataclass
+class PretrainConfig:
+    out: str = "runs/pretrain"
+    seed: int = 0
+    device: str = "auto"
+    model: Model = field(default_factory=Model)
+    sources: dict[str, Source] = field(default_factory=dict)
+    stages: list[Stage] = field(default_factory=list)
+    batch_size: int = 32  # global, over all DDP processes
+    optim: Optim = field(default_factory=Optim)
+    timesteps: Timesteps = field(default_factory=Timesteps)
+    caption_dropout: float = 0.1  # empty caption this often, so true CFG has an unconditional model
+    ema_decay: float = 0.995
+    latent_sample: bool = True  # draw z from the VAE posterior each step (else its mean)
+    cache: bool = True  # encode every latent and caption once per stage with the frozen VAE / text encoder
+    gradient_checkpointing: bool = False
+    loader: str = "local"  # local (in-process) | ray (decode/resize in Ray Data workers)
+    log: Log = field(default_factory=Log)
+
+
+@dataclass
+class VaeLoss:
+    l1: float = 1.0
+    l2: float = 1.0
+    kl: float = 1e-4
+    text_weight: float = 5.0  # pixel weight inside the metadata's text quads (reconstructing glyphs is the point)
+
+
+@dataclass
+class VaeConfig:
+    out: str = "runs/vae"
+    seed: int = 0
+    device: str = "auto"
+    model: Model = field(default_factory=Model)  # `dir` gives the VAE config (and, with init pretrained, weights)
+    sources: dict[str, Source] = field(default_factory=dict)
+    size: str = "128x64"
+    steps: int = 1000
+    batch_size: int = 16
+    optim: Optim = field(default_factory=lambda: Optim(lr=1e-3, warmup_steps=50, betas=[0.9, 0.99], weight_decay=0.0))
+    loss: VaeLoss = field(default_factory=VaeLoss)
+    holdout: int = 32  # samples of the first source kept out of training for PSNR / OCR before and after
+    stats_samples: int = 256  # images encoded to compute latents_mean / latents_std
+    log_every: int = 20
+
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", str(tp)).replace("typing.", "")
+
+
+def _convert(value, tp, where: str):
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise UserError(f"{where}: expected a mapping, got {value!r}")
+        return from_dict(tp, value, where)
+    if origin is list:
+        if not isinstance(value, list):
+            raise UserError(f"{where}: expected a list, got {value!r}")
+        (item,) = typing.get_args(tp)
+        return [_convert(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise UserError(f"{where}: expected a mapping, got {value!r}")
+        _, item = typing.get_args(tp)
+        return {str(k): _convert(v, item, f"{where}.{k}") for k, v in value.items()}
+    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if tp is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if tp in (str, bool) and isinstance(value, tp):
+        return value
+    raise UserError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+
+
+def from_dict(cls, data: dict, where: str = "config"):
+    """An instance of dataclass `cls` from a mapping; unknown keys and wrongly typed values are UserErrors."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in (data or {}).items():
+        if key not in names:
+            near = difflib.get_close_matches(str(key), names, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else f" (known: {', '.join(names)})"
+            raise UserError(f"{where}: unknown key {key!r}{hint}")
+        kwargs[key] = _convert(value, hints[key], f"{where}.{key}")
+    return cls(**kwargs)
+
+
+def load(cls, path):
+    """Reads a YAML config file into `cls`, checking it (see `check`)."""
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"config file {p} does not exist")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        first = str(e).strip().splitlines()[0]
+        raise UserError(f"config file {p} is not valid YAML: {first}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UserError(f"config file {p} must be a mapping of keys to values")
+    cfg = from_dict(cls, data, p.name)
+    check(cfg)
+    return cfg
+
+
+def parse_size(text: str, where: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        raise UserError(f"{where}: size must look like 128x64, got {text!r}") from None
+    if w <= 0 or h <= 0:
+        raise UserError(f"{where}: size must be positive, got {text!r}")
+    return w, h
+
+
+def _positive(value, where: str):
+    if value <= 0:
+        raise UserError(f"{where} must be positive, got {value}")
+
+
+def check(cfg) -> None:
+    """Value checks that types cannot express; each failure is one line naming the key."""
+    if not cfg.sources:
+        raise UserError("config: `sources` is empty; name at least one data folder")
+    for name, src in cfg.sources.items():
+        if not src.path:
+            raise UserError(f"config: sources.{name}.path is missing")
+        if src.caption not in ("full", "quoted"):
+            raise UserError(f"config: sources.{name}.caption must be full or quoted, got {src.caption!r}")
+    if not cfg.model.dir:
+        raise UserError("config: model.dir is missing (create one with `qimage init DIR --preset toy`)")
+    if cfg.model.init not in ("pretrained", "adaln-zero", "default"):
+        raise UserError(f"config: model.init must be pretrained, adaln-zero or default, got {cfg.model.init!r}")
+    o = cfg.optim
+    _positive(o.lr, "optim.lr")
+    if len(o.betas) != 2 or not all(0 <= b < 1 for b in o.betas):
+        raise UserError(f"optim.betas must be two numbers in [0, 1), got {o.betas}")
+    if o.schedule not in ("constant", "cosine"):
+        raise UserError(f"optim.schedule must be constant or cosine, got {o.schedule!r}")
+    _positive(cfg.batch_size, "batch_size")
+    if isinstance(cfg, PretrainConfig):
+        if not cfg.stages:
+            raise UserError("config: `stages` is empty; give at least one stage with steps")
+        for i, st in enumerate(cfg.stages):
+            _positive(st.steps, f"stages[{i}].steps")
+            _positive(st.resolution, f"stages[{i}].resolution")
+            for b in st.buckets:
+                parse_size(b, f"stages[{i}].buckets")
+            for name, w in st.mixture.items():
+                if name not in cfg.sources:
+                    raise UserError(f"stages[{i}].mixture: unknown source {name!r} (sources: {', '.join(cfg.sources)})")
+                if w < 0:
+                    raise UserError(f"stages[{i}].mixture.{name} must be >= 0, got {w}")
+            if st.mixture and sum(st.mixture.values()) <= 0:
+                raise UserError(f"stages[{i}].mixture has no positive weight")
+        if not 0 <= cfg.caption_dropout < 1:
+            raise UserError(f"caption_dropout must be in [0, 1), got {cfg.caption_dropout}")
+        if not 0 <= cfg.ema_decay < 1:
+            raise UserError(f"ema_decay must be in [0, 1), got {cfg.ema_decay}")
+        if cfg.loader not in ("local", "ray"):
+            raise UserError(f"loader must be local or ray, got {cfg.loader!r}")
+        _positive(cfg.timesteps.std, "timesteps.std")
+    else:
+        parse_size(cfg.size, "size")
+        _positive(cfg.steps, "steps")

@@ -1,0 +1,291 @@
+"""Flow-matching pretraining of the MMDiT: the loop that joins data, frozen encoders, loss, optimiser and checkpoints.
+
+One step (global step t, in curriculum stage k):
+
+    source, bucket, records = Schedule(k).batch(t - start_k)        same on every process
+    g = Generator(seed, t): caption dropout, sigma ~ logit-normal shifted by the bucket's token count, eps, noise
+    x0 = VAE posterior sample (frozen, cached),  c = text encoder (frozen, cached), " " when dropped
+    x_s, target = (1 - s) x0 + s noise, noise - x0;   loss = |v(x_s, s, c) - target|^2 on this process's slice
+    AdamW step (LR warmup, optional cosine), gradients clipped; EMA update
+
+Everything random in a step comes from a generator seeded by (seed, t), and the batch from the schedule's pure
+function of t, so a resumed run continues bit for bit and DDP processes agree on the global batch.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from qimage import vae as vae_ops
+from qimage.errors import UserError
+
+from . import distributed, flow
+from .buckets import make_buckets
+from .checkpoint import STATE_FILE, load_state, save_state, write_json_atomic
+from .config import PretrainConfig, parse_size
+from .data import Schedule, caption_text, read_source
+from .ema import make_ema
+from .encode import FrozenEncoders
+from .log import CsvLog, plot_curve
+
+# The pipeline's default negative prompt: CFG's unconditional pass sees exactly what dropped captions trained on.
+EMPTY_CAPTION = " "
+LOG_FIELDS = ["step", "stage", "source", "bucket", "loss", "loss_avg", "lr", "grad_norm", "samples_per_s", "elapsed_s"]
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, step]).generate_state(1)[0]))
+
+
+def lr_factor(cfg: PretrainConfig, total: int):
+    o = cfg.optim
+
+    def f(step: int) -> float:
+        if step < o.warmup_steps:
+            return (step + 1) / o.warmup_steps
+        if o.schedule == "cosine":
+            p = (step - o.warmup_steps) / max(1, total - o.warmup_steps)
+            return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, p)))
+        return 1.0
+
+    return f
+
+
+def stage_buckets(stage, multiple: int) -> list[tuple[int, int]]:
+    if stage.buckets:
+        sizes = [parse_size(b, f"stage {stage.name} buckets") for b in stage.buckets]
+        for w, h in sizes:
+            if w % multiple or h % multiple:
+                raise UserError(f"stage {stage.name}: bucket {w}x{h} is not a multiple of {multiple}")
+        return sizes
+    return make_buckets(stage.resolution, multiple)
+
+
+class Trainer:
+    def __init__(self, cfg: PretrainConfig, out: Path, world, device, progress: bool = True):
+        from qimage.commands import _quiet_libraries
+        from qimage.model_dir import load_components
+
+        _quiet_libraries()
+        self.cfg, self.out, self.world, self.device, self.progress = cfg, out, world, device, progress
+        self.records = {name: read_source(src, name) for name, src in cfg.sources.items()}
+        comps = load_components(cfg.model.dir, device=device, dtype=torch.float32)
+        if cfg.model.vae:
+            comps["vae"] = load_components(cfg.model.vae, device=device, dtype=torch.float32)["vae"]
+        self.comps = comps
+        torch.manual_seed(cfg.seed)
+        model = comps["transformer"]
+        if cfg.model.init != "pretrained":
+            model.initialize_weights(cfg.model.init)
+        model.requires_grad_(True).train()
+        if cfg.gradient_checkpointing:
+            model.enable_gradient_checkpointing()
+        self.model = model
+        self.ema = make_ema(model, cfg.ema_decay)
+        self.ddp = model
+        if world.size > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        o = cfg.optim
+        self.opt = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=tuple(o.betas), eps=o.eps,
+                                     weight_decay=o.weight_decay)
+        self.total = sum(s.steps for s in cfg.stages)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lr_factor(cfg, self.total))
+        self.encoders = FrozenEncoders(comps["vae"], comps["text_encoder"], comps["tokenizer"], device, cfg.cache)
+        self.vae_scale = vae_ops.scale_factor(comps["vae"])
+        self.multiple = max(16, 2 * self.vae_scale)
+        self.step = 0
+        for name, recs in self.records.items():
+            for i, r in enumerate(recs):
+                r.caption = caption_text(r.caption, cfg.sources[name].caption)
+
+    # --- checkpoints -------------------------------------------------------------------------------------------
+    def state(self) -> dict:
+        return {
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "ema": self.ema.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "lr_schedule": self.sched.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def save(self, size: tuple[int, int]) -> None:
+        if not self.world.main:
+            return
+        from qimage.model_dir import write_model_dir
+        from qimage.pipeline import SETTINGS_FILE
+
+        c = self.comps
+        root = write_model_dir(self.out / "model", self.ema.module, c["vae"], c["text_encoder"], c["tokenizer"],
+                               c["scheduler"])
+        log = self.cfg  # the model's own defaults for `qimage generate` / `qimage eval`
+        write_json_atomic(root / SETTINGS_FILE, {"width": size[0], "height": size[1], "steps": log.log.sample_steps,
+                                                  "cfg": log.log.sample_cfg, "negative": EMPTY_CAPTION})
+        save_state(self.out / STATE_FILE, self.state())
+
+    def resume(self) -> None:
+        path = self.out / STATE_FILE
+        if not path.is_file():
+            raise UserError(f"--resume: no {STATE_FILE} in {self.out}")
+        s = load_state(path)
+        self.model.load_state_dict(s["model"])
+        self.ema.load_state_dict(s["ema"])
+        self.opt.load_state_dict(s["optimizer"])
+        self.sched.load_state_dict(s["lr_schedule"])
+        torch.set_rng_state(s["torch_rng"])
+        self.step = int(s["step"])
+
+    # --- samples -----------------------------------------------------------------------------------------------
+    def samples(self, size: tuple[int, int]) -> None:
+        if not self.world.main or not self.cfg.log.prompts:
+            return
+        from qimage.grid import image_grid
+        from qimage.pipeline import Pipeline
+
+        c, lg = self.comps, self.cfg.log
+        pipe = Pipeline(self.ema.module, c["vae"], c["text_encoder"], c["tokenizer"], c["scheduler"], device=self.device)
+        images = pipe(lg.prompts, width=size[0], height=size[1], steps=lg.sample_steps, cfg=lg.sample_cfg,
+                      seeds=lg.sample_seed, negative_prompt=EMPTY_CAPTION)
+        (self.out / "samples").mkdir(exist_ok=True)
+        image_grid(images).save(self.out / "samples" / f"step-{self.step:06d}.png")
+
+    # --- one step ----------------------------------------------------------------------------------------------
+    def train_step(self, schedule: Schedule, local_step: int) -> dict:
+        from qimage.device import autocast
+
+        cfg, world = self.cfg, self.world
+        name, bucket, idx = schedule.batch(local_step)
+        n = len(idx)
+        if n % world.size:
+            raise UserError(f"batch size {n} is not divisible by the {world.size} processes")
+        w, h = bucket[0] // self.vae_scale, bucket[1] // self.vae_scale
+        zc = self.comps["vae"].config.z_dim
+        g = step_generator(cfg.seed, self.step)
+        # Drawn for the whole global batch in a fixed order, then sliced: identical for any number of processes.
+        drop = torch.rand(n, generator=g) < cfg.caption_dropout
+        mu = flow.shift_mu(self.comps["scheduler"].config, (h // 2) * (w // 2)) if cfg.timesteps.shift else 0.0
+        sigma = flow.sample_sigmas(n, g, cfg.timesteps.mean, cfg.timesteps.std, mu)
+        eps = torch.randn(n, zc, h, w, generator=g)
+        noise = torch.randn(n, zc, h, w, generator=g)
+        part = world.slice(n)
+        recs = self.records[name]
+        keyed = [((name, i), recs[i]) for i in idx[part]]
+        x0 = self.encoders.latents(keyed, bucket, eps[part] if cfg.latent_sample else None)
+        captions = [EMPTY_CAPTION if d else r.caption for d, (_, r) in zip(drop[part].tolist(), keyed)]
+        embeds, mask = self.encoders.prompts(captions)
+        s = sigma[part].to(self.device)
+        xt, target = flow.interpolate(vae_ops.pack(x0), vae_ops.pack(noise[part].to(self.device)), s)
+        with autocast(self.device):
+            pred = self.ddp(xt, embeds, mask, s, [[(1, h // 2, w // 2)]] * xt.shape[0], return_dict=False)[0]
+        loss = flow.loss(pred, target)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
+        lr = self.sched.get_last_lr()[0]
+        self.opt.step()
+        self.sched.step()
+        self.ema.update_parameters(self.model)
+        self.step += 1
+        return {"loss": float(distributed.mean(loss.detach(), world)), "grad_norm": float(grad_norm), "lr": lr,
+                "source": name, "bucket": f"{bucket[0]}x{bucket[1]}", "n": n}
+
+    # --- the loop ----------------------------------------------------------------------------------------------
+    def fit(self, stop_at: int | None = None) -> dict:
+        from tqdm.auto import tqdm
+
+        cfg, world = self.cfg, self.world
+        log = CsvLog(self.out / "log.csv", LOG_FIELDS, resume_step=self.step) if world.main else None
+        bar = tqdm(total=self.total, initial=self.step, desc="pretrain", unit="step",
+                   disable=not (self.progress and world.main), dynamic_ncols=True)
+        t_start = time.perf_counter()
+        window, win_samples, win_t = [], 0, time.perf_counter()
+        last_saved, size = -1, None
+        losses = []
+        start = 0
+        for k, stage in enumerate(cfg.stages):
+            end = start + stage.steps
+            if self.step >= end:
+                start = end
+                continue
+            buckets = stage_buckets(stage, self.multiple)
+            bs = stage.batch_size or cfg.batch_size
+            schedule = Schedule(self.records, stage.mixture, buckets, bs, stage.steps, cfg.seed, k)
+            if cfg.cache:
+                # encode the stage's data in a fixed order (identical on resume), only the sources it draws from
+                from .buckets import assign
+
+                todo = [((n, i), r, assign(r.width, r.height, buckets))
+                        for n in schedule.names for i, r in enumerate(self.records[n])]
+                with tqdm(total=len(todo), desc=f"encoding {stage.name}", unit="img", leave=False,
+                          disable=not (self.progress and world.main)) as enc_bar:
+                    self.encoders.warm(todo, enc_bar.update)
+            while self.step < end:
+                out = self.train_step(schedule, self.step - start)
+                size = tuple(int(v) for v in out["bucket"].split("x"))
+                losses.append(out["loss"])
+                window.append(out["loss"])
+                win_samples += out["n"]
+                done = self.step
+                if done % cfg.log.every == 0 or done == self.total:
+                    now = time.perf_counter()
+                    sps = win_samples / max(now - win_t, 1e-9)
+                    avg = sum(window) / len(window)
+                    if log:
+                        log.write({"step": done, "stage": stage.name, "source": out["source"], "bucket": out["bucket"],
+                                   "loss": f"{out['loss']:.6g}", "loss_avg": f"{avg:.6g}", "lr": f"{out['lr']:.3g}",
+                                   "grad_norm": f"{out['grad_norm']:.4g}", "samples_per_s": f"{sps:.1f}",
+                                   "elapsed_s": f"{now - t_start:.1f}"})
+                    bar.set_postfix(loss=f"{avg:.4f}", samples_s=f"{sps:.1f}", stage=stage.name)
+                    window, win_samples, win_t = [], 0, now
+                bar.update(1)
+                stopping = stop_at is not None and done >= stop_at
+                if done % cfg.log.checkpoint_every == 0 or done == self.total or stopping:
+                    self.save(size)
+                    last_saved = done
+                    if log:
+                        rows = log.rows()
+                        plot_curve([(float(r["step"]), float(r["loss_avg"])) for r in rows], self.out / "loss.png",
+                                   title="flow-matching loss (mean over each log window)")
+                if cfg.log.sample_every and done % cfg.log.sample_every == 0:
+                    self.samples(size)
+                if done % cfg.log.every == 0:
+                    win_t = time.perf_counter()  # samples/s measures training, not checkpoints or sample grids
+                if stopping:
+                    bar.close()
+                    return {"step": done, "losses": losses, "stopped": True}
+            start = end
+        bar.close()
+        if last_saved != self.step and size is not None:
+            self.save(size)
+        return {"step": self.step, "losses": losses, "stopped": False}
+
+
+def run(cfg: PretrainConfig, out=None, resume: bool = False, stop_at: int | None = None, progress: bool = True) -> dict:
+    """Trains per the config; writes OUT/model, OUT/trainer_state.safetensors, OUT/log.csv, OUT/loss.png,
+    OUT/samples/. Returns {"step", "losses" (this process's steps), "stopped"}."""
+    world, device = distributed.init(cfg.device)
+    try:
+        root = Path(out or cfg.out)
+        if world.main:
+            root.mkdir(parents=True, exist_ok=True)
+            if not resume and (root / STATE_FILE).exists():
+                raise UserError(f"{root} already holds a run; pass --resume to continue it or choose another --out")
+        distributed.barrier(world)
+        trainer = Trainer(cfg, root, world, device, progress)
+        if resume:
+            trainer.resume()
+        if world.main:
+            import dataclasses
+
+            import yaml
+
+            (root / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
+        return trainer.fit(stop_at)
+    finally:
+        distributed.shutdown(world)
