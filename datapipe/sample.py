@@ -179,11 +179,14 @@ def to_rgb8(im: Image.Image) -> np.ndarray:
     """Any PIL mode (CMYK, 16-bit grey, palette, alpha, float) -> HxWx3 uint8, alpha flattened on white."""
     mode = im.mode
     if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        a = np.asarray(im).astype(np.float64)
-        # 16-bit greys use the full 0..65535 range; I and F have no fixed range, so stretch what is there.
-        top = 65535.0 if mode.startswith("I;16") or (a.max() > 255 and a.max() <= 65535) else max(a.max(), 1.0)
-        if mode in ("I", "F") and a.max() <= 255:
-            top = 255.0
+        a = np.nan_to_num(np.asarray(im).astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        # 16-bit greys use the full 0..65535 range; I and F carry no range, so take the smallest usual one that
+        # holds the data (float images in 0..1, 8-bit or 16-bit values stored wide), else stretch to the maximum.
+        m = float(a.max()) if a.size else 0.0
+        if mode.startswith("I;16"):
+            top = 65535.0
+        else:
+            top = next((t for t in (1.0, 255.0, 65535.0) if m <= t), m)
         g = np.clip(a / top * 255.0, 0, 255).astype(np.uint8)
         return np.ascontiguousarray(np.repeat(g[..., None], 3, axis=2))
     if mode == "P" and "transparency" in im.info:

@@ -116,12 +116,16 @@ def test_broken_file_reasons_name_the_problem():
     assert "decode" in f(sample(encode(ASTRO, "JPEG")[:8000])).reason
 
 
-@pytest.mark.parametrize("kind", ["cmyk", "grey16", "palette", "palette_alpha", "rgba", "la", "gif_animated", "bmp", "tiff"])
+@pytest.mark.parametrize("kind", ["cmyk", "grey16", "float_tiff", "bilevel", "palette", "palette_alpha", "rgba", "la",
+                                  "gif_animated", "webp_animated", "bmp", "tiff"])
 def test_odd_formats_decode_to_rgb8(kind):
     im = Image.fromarray(COFFEE)
     data = {
         "cmyk": lambda: _save(im.convert("CMYK"), "JPEG"),
         "grey16": lambda: encode((rgb(skd.camera())[..., 0].astype(np.uint16) * 257)),
+        "float_tiff": lambda: _save(Image.fromarray((skd.camera() / 255.0).astype(np.float32)), "TIFF"),
+        "bilevel": lambda: _save(im.convert("1"), "PNG"),
+        "webp_animated": lambda: _save(im, "WEBP", save_all=True, append_images=[im.rotate(90)]),
         "palette": lambda: _save(im.quantize(64), "PNG"),
         "palette_alpha": lambda: _save(im.quantize(64), "PNG", transparency=0),
         "rgba": lambda: encode(np.dstack([COFFEE, np.full(COFFEE.shape[:2], 100, np.uint8)])),
@@ -134,7 +138,7 @@ def test_odd_formats_decode_to_rgb8(kind):
     assert s.rgb is not None and s.rgb.dtype == np.uint8 and s.rgb.shape[2] == 3
     out = Image.open(__import__("io").BytesIO(s.encoded()))
     assert out.mode in ("RGB", "L") and out.size == (s.width, s.height)
-    if kind == "grey16":  # scaled, not clipped to white
+    if kind in ("grey16", "float_tiff"):  # scaled to 8 bits, neither clipped to white nor crushed to black
         assert 60 < s.rgb.mean() < 200
     if kind == "rgba":  # flattened on white: lighter than the photo
         assert s.rgb.mean() > COFFEE.mean()
