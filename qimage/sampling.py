@@ -10,11 +10,13 @@ FlowMatchEulerDiscreteScheduler: s_i = linspace(1, 1/N, N), shifted by mu, linea
     mu = base_shift + (max_shift - base_shift) (n - base_len) / (max_len - base_len),
     s -> e^mu / (e^mu + (1/s - 1))       (exponential time shift), then stretched so the last s is shift_terminal,
 
-with 0 appended. Steps are pure functions ``step(x, v, s, s_next, generators) -> x_next``: ``euler_step`` is the ODE; a
-stochastic (SDE) step for GRPO has the same signature and plugs into ``sample`` unchanged.
+with 0 appended. Steps are pure functions ``step(x, v, s, s_next, generators) -> x_next``: ``euler_step`` is the ODE;
+``sde_step`` (Flow-GRPO's SDE, for GRPO rollouts) has the same signature and plugs into ``sample`` unchanged, and
+``sde_step_stats`` / ``sde_logprob`` give the log-probabilities GRPO needs from a stored transition.
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Sequence
 
 import numpy as np
@@ -42,6 +44,44 @@ def schedule(scheduler, steps: int, image_seq_len: int, device=None) -> tuple[to
 def euler_step(x, v, sigma, sigma_next, generators=None):
     """ODE step x_next = x + (s_next - s) v, in float32 (the update is a small difference of large numbers)."""
     return (x.float() + (sigma_next - sigma) * v.float()).to(v.dtype)
+
+
+def sde_step_stats(x, v, sigma, sigma_next, noise_level: float = 0.7):
+    """Mean and standard deviation of Flow-GRPO's SDE step (the marginal-preserving reverse SDE of the flow).
+
+        dt    = s_next - s  (< 0)
+        std_s = a * sqrt(s / (1 - s))                    (at s = 1 the denominator uses s_next)
+        mean  = x + v dt + std_s^2 / (2 s) * (x + (1 - s) v) dt
+        x_next ~ N(mean, std_s^2 * (-dt))
+
+    The second term of the mean is the score correction that keeps the ODE's marginals; with a = 0 this is Euler.
+    Computed in float32. Returns (mean, std of x_next).
+    """
+    x, v = x.float(), v.float()
+    sigma, sigma_next = torch.as_tensor(sigma, dtype=torch.float32), torch.as_tensor(sigma_next, dtype=torch.float32)
+    dt = sigma_next - sigma
+    denom = 1 - torch.where(sigma >= 1, sigma_next, sigma)
+    std_s = noise_level * torch.sqrt(sigma / denom)
+    mean = x + v * dt + (std_s**2 / (2 * sigma)) * (x + (1 - sigma) * v) * dt
+    return mean, std_s * torch.sqrt(-dt)
+
+
+def sde_logprob(x_next, mean, std) -> torch.Tensor:
+    """log N(x_next; mean, std^2), averaged over all but the batch dimension (as Flow-GRPO, so ratios stay near 1)."""
+    logp = -((x_next.float() - mean) ** 2) / (2 * std**2) - torch.log(std) - 0.5 * math.log(2 * math.pi)
+    return logp.flatten(1).mean(1)
+
+
+def sde_step(x, v, sigma, sigma_next, generators=None, noise_level: float = 0.7):
+    """One stochastic step x_next = mean + std * xi (``sde_step_stats``); xi from each sample's own generator on the
+    CPU, so trajectories are reproducible per seed on any device. Same signature as ``euler_step``: pass
+    ``functools.partial(sde_step, noise_level=a)`` as ``step`` to ``sample`` or to the pipeline."""
+    mean, std = sde_step_stats(x, v, sigma, sigma_next, noise_level)
+    if generators is None:
+        xi = torch.randn(mean.shape)
+    else:
+        xi = torch.cat([torch.randn((1, *mean.shape[1:]), generator=g) for g in generators])
+    return (mean + std * xi.to(mean.device)).to(v.dtype)
 
 
 def true_cfg(cond: torch.Tensor, uncond: torch.Tensor, scale: float) -> torch.Tensor:

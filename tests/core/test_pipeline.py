@@ -89,3 +89,52 @@ def test_condition_images_are_appended_with_frame_index(pipe, monkeypatch):
     tokens, shapes = seen[-1]
     assert shapes[0] == (1, 8, 8) and shapes[1][0] == 1  # target grid, then the condition grid
     assert tokens == 64 + shapes[1][1] * shapes[1][2]
+
+
+def _gaussian_velocity(s0):
+    """Exact v(x, s) = E[eps - x0 | x_s = x] for x0 ~ N(0, s0^2), eps ~ N(0, 1)."""
+    def v(x, s):
+        return x * (s - (1 - s) * s0**2) / ((1 - s) ** 2 * s0**2 + s**2)
+    return v
+
+
+def test_sde_keeps_the_marginals_and_reduces_to_euler(pipe):
+    from qimage.sampling import sde_step, sde_step_stats
+
+    s0 = 0.5
+    v = _gaussian_velocity(s0)
+    sigmas = torch.linspace(1, 0, 201)
+    gens = [torch.Generator().manual_seed(0)]
+    x = torch.randn(1, 20000, generator=torch.Generator().manual_seed(1))
+    y, wrong = x.clone(), x.clone()
+    for s, sn in zip(sigmas[:-1], sigmas[1:]):
+        y = sde_step(y, v(y, s), s, sn, gens, noise_level=0.7)
+        # negative control: the same noise without the score correction drifts off the data distribution
+        mean, std = euler_step(wrong, v(wrong, s), s, sn), sde_step_stats(wrong, v(wrong, s), s, sn, 0.7)[1]
+        wrong = mean + std * torch.randn(wrong.shape, generator=gens[0])
+    assert abs(y.std().item() - s0) < 0.03
+    assert abs(wrong.std().item() - s0) > 0.1
+    x = torch.randn(2, 5, 4)
+    vel = torch.randn(2, 5, 4)
+    assert torch.allclose(sde_step(x, vel, torch.tensor(0.6), torch.tensor(0.5), noise_level=0.0),
+                          euler_step(x, vel, torch.tensor(0.6), torch.tensor(0.5)), atol=1e-6)
+
+
+def test_sde_step_plugs_into_the_pipeline_and_reproduces_per_seed(pipe):
+    import functools
+
+    from qimage.sampling import sde_logprob, sde_step, sde_step_stats
+
+    step = functools.partial(sde_step, noise_level=0.7)
+    transitions = []
+    kw = dict(width=64, height=64, steps=3, cfg=1.0, output="latent")
+    a = pipe([PROMPT], seeds=[3], step=step, callback=lambda i, x, v, xn: transitions.append((x, v, xn)), **kw)
+    b = pipe([PROMPT, "another prompt"], seeds=[3, 4], step=step, **kw)[:1]
+    ode = pipe([PROMPT], seeds=[3], **kw)
+    assert torch.allclose(a, b, atol=1e-5) and not torch.allclose(a, ode, atol=1e-3)
+    _, sigmas = schedule(pipe.scheduler, 3, 64)
+    x, v, x_next = transitions[0]
+    mean, std = sde_step_stats(x, v, sigmas[0], sigmas[1], 0.7)
+    logp = sde_logprob(x_next, mean, std)
+    assert logp.shape == (1,) and torch.isfinite(logp).all()
+    assert logp > sde_logprob(x_next + 3 * std, mean, std)  # a transition is likelier than one far from the mean
