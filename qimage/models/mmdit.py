@@ -129,9 +129,9 @@ class JointAttention(nn.Module):
         return F.linear(x, w, b).unflatten(-1, (3, -1, head_dim)).unbind(-3)
 
     def forward(self, img, txt, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None, need_txt=True):
-        """img (B, Li, D), txt (B, Lt, D); rope (C, S) full-width tables for [txt, img] from ``rope_tables``;
+        """img (B, Li, D), txt (B, Lt, D); rope (C, S) full-width tables for [txt, img] (``MMDiT._rope``);
         mask (B, Lt+Li) bool or None. Returns the image output and the text output (None unless ``need_txt``:
-        the last block's text output feeds nothing, so its queries are not computed at all)."""
+        the last block's text output feeds nothing, so its queries skip norm, RoPE and attention)."""
         lt = txt.shape[1]
         iq, ik, iv = self._qkv(img, self.to_q, self.to_k, self.to_v, self.head_dim)
         tq, tk, tv = self._qkv(txt, self.add_q_proj, self.add_k_proj, self.add_v_proj, self.head_dim)
