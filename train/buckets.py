@@ -18,7 +18,7 @@ def make_buckets(resolution: int, multiple: int, max_ratio: float = 2.0) -> list
     while w <= resolution * max_ratio:
         h = max(multiple, round(area / w / multiple) * multiple)
         if max(w / h, h / w) <= max_ratio + 1e-9:
-            out.add((w, h))
+            out.update({(w, h), (h, w)})  # portrait and landscape alike
         w += multiple
     if not out:  # resolution below one patch: the smallest square
         out.add((multiple, multiple))
@@ -31,6 +31,15 @@ def assign(width: int, height: int, buckets: list[tuple[int, int]]) -> tuple[int
     return min(buckets, key=lambda b: (abs(math.log(b[0] / b[1]) - ratio), -b[0] * b[1]))
 
 
+def fit_geometry(src: tuple[int, int], size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(resized W, resized H, crop left, crop top) of `fit`: a source point (x, y) lands at
+    (x * rw / W0 - left, y * rh / H0 - top), which is how metadata quads follow the image."""
+    w, h = size
+    scale = max(w / src[0], h / src[1])
+    rw, rh = max(w, round(src[0] * scale)), max(h, round(src[1] * scale))
+    return rw, rh, (rw - w) // 2, (rh - h) // 2
+
+
 def fit(image, size: tuple[int, int]):
     """Resize (Lanczos) so the image covers `size`, then centre-crop to it. PIL image in, RGB PIL image out."""
     from PIL import Image
@@ -39,8 +48,13 @@ def fit(image, size: tuple[int, int]):
     w, h = size
     if image.size == (w, h):
         return image
-    scale = max(w / image.width, h / image.height)
-    rw, rh = max(w, round(image.width * scale)), max(h, round(image.height * scale))
+    rw, rh, left, top = fit_geometry(image.size, size)
     image = image.resize((rw, rh), Image.LANCZOS)
-    left, top = (rw - w) // 2, (rh - h) // 2
     return image.crop((left, top, left + w, top + h))
+
+
+def fit_quads(quads, src: tuple[int, int], size: tuple[int, int]) -> list[list[list[float]]]:
+    """Metadata quads (pixel coordinates of the source image) moved into the fitted image."""
+    rw, rh, left, top = fit_geometry(src, size)
+    sx, sy = rw / src[0], rh / src[1]
+    return [[[x * sx - left, y * sy - top] for x, y in q] for q in quads]

@@ -120,6 +120,7 @@ class VaeConfig:
     optim: Optim = field(default_factory=lambda: Optim(lr=1e-3, warmup_steps=50, betas=[0.9, 0.99], weight_decay=0.0))
     loss: VaeLoss = field(default_factory=VaeLoss)
     holdout: int = 32  # samples of the first source kept out of training for PSNR / OCR before and after
+    ocr: bool = True  # OCR read-back of held-out reconstructions (rapidocr) in the report
     stats_samples: int = 256  # images encoded to compute latents_mean / latents_std
     log_every: int = 20
 

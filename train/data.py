@@ -88,7 +88,7 @@ def _read_parquet(files: list[Path]) -> list[Record]:
         for i in range(table.num_rows):
             key = rows["id"][i] if "id" in cols else f"{f.name}:{i}"
             meta = json.loads(rows["meta"][i]) if "meta" in cols and rows["meta"][i] else {}
-            records.append(Record(str(key), rows["caption"][i] or "", int(rows["width"][i]), int(rows["height"][i]),
+            records.append(Record(str(key), (rows["caption"][i] or "").strip(), int(rows["width"][i]), int(rows["height"][i]),
                                   data=rows["image"][i], meta=meta))
     return sorted(records, key=lambda r: r.key)
 

@@ -90,7 +90,11 @@ class Trainer:
         if world.size > 1:
             from torch.nn.parallel import DistributedDataParallel
 
-            self.ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+            # static_graph: the last block's text stream is never used (MMDiT skips it), the same parameters every
+            # step, which a static graph handles without find_unused_parameters' per-step search (and it suits
+            # gradient checkpointing's re-entrant backward)
+            self.ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                               static_graph=True)
         o = cfg.optim
         self.opt = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=tuple(o.betas), eps=o.eps,
                                      weight_decay=o.weight_decay)

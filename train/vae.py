@@ -1,0 +1,205 @@
+"""VAE training: the toy ``AutoencoderKLQwenImage`` from scratch, or its decoder alone on text-rich data.
+
+Loss per image x (in [-1, 1]) with posterior N(mu, sigma^2), sample z and reconstruction x^ = D(z):
+
+    w      = 1 + (text_weight - 1) * [pixel inside a metadata text quad]      glyph pixels matter most
+    loss   = l1 * mean(w |x^ - x|) + l2 * mean(w (x^ - x)^2) + kl * mean(0.5 (mu^2 + sigma^2 - 1 - log sigma^2))
+
+After training from scratch, the per-channel statistics of the posterior means over `stats_samples` training images
+go into the VAE config as ``latents_mean`` / ``latents_std``, so the transformer sees unit-variance latents
+(``qimage.vae.encode`` normalises with them). ``--decoder-only`` is Qwen-Image's VAE strategy: the encoder (and with it
+the latent space and its statistics) stays frozen, only ``post_quant_conv`` and the decoder learn, so a trained
+transformer keeps working with the new decoder.
+
+PSNR (and OCR read-back when the held-out samples carry text quads) of held-out reconstructions, before and after,
+go to OUT/report.json and the log; OUT/model is a complete model directory with the new VAE.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from qimage import vae as vae_ops
+from qimage.errors import UserError
+
+from .buckets import fit, fit_quads
+from .checkpoint import write_json_atomic
+from .config import VaeConfig, parse_size
+from .data import read_source
+from .log import CsvLog, plot_curve
+from .pretrain import lr_factor
+
+ENCODER_PARTS = ("encoder", "quant_conv")
+
+
+def text_mask(record, size: tuple[int, int]) -> np.ndarray:
+    """(H, W) float mask of the record's text quads after `fit` to size."""
+    import cv2
+
+    w, h = size
+    mask = np.zeros((h, w), np.uint8)
+    quads = [ln["quad"] for ln in record.meta.get("lines", []) if ln.get("quad")]
+    for q in fit_quads(quads, (record.width, record.height), size):
+        cv2.fillPoly(mask, [np.round(np.asarray(q, np.float32)).astype(np.int32)], 1)
+    return mask.astype(np.float32)
+
+
+def batch_tensors(records, size, device):
+    images = vae_ops.from_pil([fit(r.load(), size) for r in records]).to(device)
+    masks = torch.from_numpy(np.stack([text_mask(r, size) for r in records]))[:, None].to(device)
+    return images, masks
+
+
+def vae_loss(vae, images, masks, cfg: VaeConfig, generator=None, decoder_only: bool = False):
+    with torch.set_grad_enabled(not decoder_only and torch.is_grad_enabled()):
+        dist = vae.encode(images[:, :, None]).latent_dist
+    z = dist.sample(generator)
+    recon = vae.decode(z).sample[:, :, 0]
+    w = 1 + (cfg.loss.text_weight - 1) * masks
+    l1 = (w * (recon - images).abs()).mean()
+    l2 = (w * (recon - images) ** 2).mean()
+    kl = 0.5 * (dist.mean ** 2 + dist.var - 1 - dist.logvar).mean()
+    total = cfg.loss.l1 * l1 + cfg.loss.l2 * l2 + cfg.loss.kl * kl
+    return total, {"l1": l1.item(), "l2": l2.item(), "kl": kl.item()}
+
+
+@torch.no_grad()
+def evaluate(vae, records, size, device, ocr: bool = True) -> tuple[dict, list]:
+    """PSNR (dB, mean over images, pixels in [0, 1]) and, for records with text lines, OCR read-back of the
+    reconstructions; returns (metrics, reconstructed PIL images)."""
+    images, _ = batch_tensors(records, size, device)
+    recons = []
+    for i in range(0, len(records), 16):
+        z = vae_ops.encode(vae, images[i:i + 16])
+        recons.append(vae_ops.decode(vae, z))
+    recon = torch.cat(recons)
+    mse = (((recon.float() - images) / 2) ** 2).flatten(1).mean(1).clamp_min(1e-10)
+    out = {"psnr": float((10 * torch.log10(1 / mse)).mean()), "images": len(records)}
+    pil = vae_ops.to_pil(recon)
+    with_text = [(im, r) for im, r in zip(pil, records) if r.meta.get("lines")]
+    if ocr and with_text:
+        from qimage.synth import readback
+
+        matched = total = 0
+        for im, r in with_text:
+            lines = [{**ln, "quad": q} for ln, q in
+                     zip(r.meta["lines"], fit_quads([ln["quad"] for ln in r.meta["lines"]], (r.width, r.height), size))]
+            a, b = readback.score({"lines": lines}, readback.ocr(im))
+            matched, total = matched + a, total + b
+        out["ocr_readback"] = matched / max(total, 1)
+    return out, pil
+
+
+@torch.no_grad()
+def latent_stats(vae, records, size, device) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of the raw posterior means (before the config's normalisation)."""
+    zs = []
+    for i in range(0, len(records), 16):
+        images, _ = batch_tensors(records[i:i + 16], size, device)
+        zs.append(vae.encode(images[:, :, None]).latent_dist.mode()[:, :, 0].float())
+    z = torch.cat(zs).transpose(0, 1).flatten(1)
+    return z.mean(1).tolist(), z.std(1).clamp_min(1e-6).tolist()
+
+
+def run(cfg: VaeConfig, out=None, decoder_only: bool = False, progress: bool = True) -> dict:
+    from diffusers import AutoencoderKLQwenImage
+    from tqdm.auto import tqdm
+
+    from qimage.commands import _quiet_libraries
+    from qimage.device import pick_device
+    from qimage.grid import image_grid
+    from qimage.model_dir import load_components, write_model_dir
+
+    _quiet_libraries()
+    size = parse_size(cfg.size, "size")
+    device = pick_device(cfg.device)
+    root = Path(out or cfg.out)
+    comps = load_components(cfg.model.dir, device=device, dtype=torch.float32)
+    f = vae_ops.scale_factor(comps["vae"])
+    if size[0] % (2 * f) or size[1] % (2 * f):
+        raise UserError(f"size {cfg.size} is not a multiple of {2 * f} (whole 2x2 latent patches)")
+    if decoder_only and cfg.model.init != "pretrained":
+        raise UserError("--decoder-only fine-tunes a trained VAE: set model.init to pretrained")
+    torch.manual_seed(cfg.seed)
+    vae = comps["vae"]
+    if cfg.model.init != "pretrained":  # from scratch: the directory's config, fresh weights, unit statistics
+        vae = AutoencoderKLQwenImage.from_config(vae.config).to(device)
+        z = vae.config.z_dim
+        vae.register_to_config(latents_mean=[0.0] * z, latents_std=[1.0] * z)
+
+    sources = list(cfg.sources.items())
+    records = {name: read_source(src, name) for name, src in sources}
+    first = sources[0][0]
+    holdout = records[first][: cfg.holdout]
+    records[first] = records[first][cfg.holdout:]
+    train = [r for recs in records.values() for r in recs]
+    if not train:
+        raise UserError(f"no training samples left after holding out {cfg.holdout}")
+    stats_set = [train[i] for i in np.random.default_rng(cfg.seed).permutation(len(train))[: cfg.stats_samples]]
+
+    vae.train().requires_grad_(True)
+    if decoder_only:
+        for part in ENCODER_PARTS:
+            getattr(vae, part).requires_grad_(False).eval()
+    params = [p for p in vae.parameters() if p.requires_grad]
+    o = cfg.optim
+    opt = torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(cfg, cfg.steps))
+
+    root.mkdir(parents=True, exist_ok=True)
+    before, _ = evaluate(vae.eval(), holdout, size, device, cfg.ocr) if holdout else ({}, [])
+    vae.train()
+    if decoder_only:
+        for part in ENCODER_PARTS:
+            getattr(vae, part).eval()
+    log = CsvLog(root / "log.csv", ["step", "loss", "l1", "l2", "kl", "lr", "images_per_s"])
+    bar = tqdm(total=cfg.steps, desc="vae decoder" if decoder_only else "vae", unit="step", disable=not progress)
+    t0, win = time.perf_counter(), 0
+    for step in range(cfg.steps):
+        rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, step]))
+        batch = [train[int(i)] for i in rng.choice(len(train), size=min(cfg.batch_size, len(train)), replace=False)]
+        images, masks = batch_tensors(batch, size, device)
+        g = torch.Generator(device=device).manual_seed(int(rng.integers(2**31)))
+        loss, parts = vae_loss(vae, images, masks, cfg, g, decoder_only)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, o.grad_clip)
+        lr = sched.get_last_lr()[0]
+        opt.step()
+        sched.step()
+        win += len(batch)
+        bar.update(1)
+        if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
+            now = time.perf_counter()
+            ips = win / max(now - t0, 1e-9)
+            log.write({"step": step + 1, "loss": f"{loss.item():.6g}", "l1": f"{parts['l1']:.5g}",
+                       "l2": f"{parts['l2']:.5g}", "kl": f"{parts['kl']:.5g}", "lr": f"{lr:.3g}",
+                       "images_per_s": f"{ips:.1f}"})
+            bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{ips:.1f}")
+            t0, win = now, 0
+    bar.close()
+
+    vae.eval().requires_grad_(False)
+    if not decoder_only:
+        mean, std = latent_stats(vae, stats_set, size, device)
+        vae.register_to_config(latents_mean=mean, latents_std=std)
+    after, recon = evaluate(vae, holdout, size, device, cfg.ocr) if holdout else ({}, [])
+    c = comps
+    model = write_model_dir(root / "model", c["transformer"], vae, c["text_encoder"], c["tokenizer"], c["scheduler"])
+    plot_curve([(float(r["step"]), float(r["loss"])) for r in log.rows()], root / "loss.png", title="VAE loss")
+    if holdout:
+        originals = [fit(r.load(), size) for r in holdout[:16]]
+        image_grid([im for pair in zip(originals, recon[:16]) for im in pair], cols=8).save(root / "reconstructions.png")
+    report = {"decoder_only": decoder_only, "steps": cfg.steps, "before": before, "after": after,
+              "latents_mean": vae.config.latents_mean, "latents_std": vae.config.latents_std, "model": str(model)}
+    write_json_atomic(root / "report.json", report)
+    line = f"PSNR before {before.get('psnr', math.nan):.2f} dB, after {after.get('psnr', math.nan):.2f} dB"
+    if "ocr_readback" in after:
+        line += f"; OCR read-back before {before['ocr_readback']:.3f}, after {after['ocr_readback']:.3f}"
+    with (root / "log.txt").open("a") as fh:
+        fh.write(line + "\n")
+    return report
