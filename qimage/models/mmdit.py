@@ -25,7 +25,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_outputs import Transformer2DModelOutput
 from diffusers.models.modeling_utils import ModelMixin
 
-from qimage.models.rope import MSRoPE, apply_rope_full, expand_tables
+from qimage.models.rope import MSRoPE, apply_rope_complex, as_complex
 
 DIFFUSERS_CLASS = "QwenImageTransformer2DModel"
 
@@ -128,22 +128,20 @@ class JointAttention(nn.Module):
         b = torch.cat([q.bias, k.bias, v.bias])
         return F.linear(x, w, b).unflatten(-1, (3, -1, head_dim)).unbind(-3)
 
-    def forward(self, img, txt, rope: tuple[torch.Tensor, torch.Tensor], mask: torch.Tensor | None, need_txt=True):
-        """img (B, Li, D), txt (B, Lt, D); rope (C, S) full-width tables for [txt, img] (``MMDiT._rope``);
+    def forward(self, img, txt, rope: torch.Tensor, mask: torch.Tensor | None, need_txt=True):
+        """img (B, Li, D), txt (B, Lt, D); rope: complex rotation table for [txt, img] (``MMDiT._rope``);
         mask (B, Lt+Li) bool or None. Returns the image output and the text output (None unless ``need_txt``:
         the last block's text output feeds nothing, so its queries skip norm, RoPE and attention)."""
         lt = txt.shape[1]
         iq, ik, iv = self._qkv(img, self.to_q, self.to_k, self.to_v, self.head_dim)
         tq, tk, tv = self._qkv(txt, self.add_q_proj, self.add_k_proj, self.add_v_proj, self.head_dim)
-        c, s = rope
         # Joint (B, H, L, head_dim) tensors: concatenating in this layout hands SDPA contiguous inputs.
-        k = _bhld_cat(self.norm_added_k(tk), self.norm_k(ik))
+        k = apply_rope_complex(_bhld_cat(self.norm_added_k(tk), self.norm_k(ik)), rope)
         v = _bhld_cat(tv, iv)
-        k = apply_rope_full(k, c, s)
         if need_txt:
-            q = apply_rope_full(_bhld_cat(self.norm_added_q(tq), self.norm_q(iq)), c, s)
+            q = apply_rope_complex(_bhld_cat(self.norm_added_q(tq), self.norm_q(iq)), rope)
         else:
-            q = apply_rope_full(self.norm_q(iq).transpose(1, 2), c[..., lt:, :], s[..., lt:, :])
+            q = apply_rope_complex(self.norm_q(iq).transpose(1, 2), rope[..., lt:, :])
         attn_mask = None if mask is None else mask[:, None, None, :]
         out = F.scaled_dot_product_attention(q, k, v.to(q.dtype), attn_mask=attn_mask)
         out = out.transpose(1, 2).flatten(2).to(img.dtype)
@@ -348,12 +346,11 @@ class MMDiT(ModelMixin, ConfigMixin):
         out = self.proj_out(self.norm_out(img, temb))
         return Transformer2DModelOutput(sample=out) if return_dict else (out,)
 
-    def _rope(self, per_sample: list[list[tuple]], text_len: int, device):
-        """Full-width (C, S) tables (L, D), or (B, 1, L, D) when samples have different grids."""
+    def _rope(self, per_sample: list[list[tuple]], text_len: int, device) -> torch.Tensor:
+        """Complex rotation table (L, D/2), or (B, 1, L, D/2) when samples have different grids."""
         if all(s == per_sample[0] for s in per_sample):
-            return expand_tables(*self.rope(per_sample[0], text_len, device))
-        tables = [expand_tables(*self.rope(s, text_len, device)) for s in per_sample]
-        return torch.stack([c for c, _ in tables])[:, None], torch.stack([s for _, s in tables])[:, None]
+            return as_complex(*self.rope(per_sample[0], text_len, device))
+        return torch.stack([as_complex(*self.rope(s, text_len, device)) for s in per_sample])[:, None]
 
 
 def _normalise_shapes(img_shapes, batch: int) -> list[list[tuple]]:

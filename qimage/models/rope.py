@@ -79,25 +79,17 @@ class MSRoPE:
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotates consecutive channel pairs of x (..., L, D) by angles whose cos/sin are (L, D/2), in float32.
-
-    Written as x * C + swap(x) * S, with C = (c0, c0, c1, c1, ...), S = (-s0, s0, -s1, s1, ...) and swap exchanging the
-    two channels of each pair: three contiguous passes instead of strided pair arithmetic.
-    """
-    return apply_rope_full(x, *expand_tables(cos, sin))
+    """Rotates consecutive channel pairs of x (..., L, D) by angles whose cos/sin are (L, D/2), in float32."""
+    return apply_rope_complex(x, as_complex(cos, sin))
 
 
-def apply_rope_full(x: torch.Tensor, c: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-    """``apply_rope`` with the full-width tables of ``expand_tables`` (precomputed once per forward)."""
-    xf = x.float()
-    return torch.addcmul(xf * c, swap_pairs(xf), s).type_as(x)
+def as_complex(cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """The rotation table as unit complex numbers cos + i sin, (L, D/2)."""
+    return torch.complex(cos, sin)
 
 
-def expand_tables(cos: torch.Tensor, sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(L, D/2) cos/sin -> the full-width (L, D) tables C and S of ``apply_rope``."""
-    return cos.repeat_interleave(2, dim=-1), torch.stack([-sin, sin], dim=-1).flatten(-2)
-
-
-def swap_pairs(x: torch.Tensor) -> torch.Tensor:
-    """(x0, x1, x2, x3, ...) -> (x1, x0, x3, x2, ...)."""
-    return x.unflatten(-1, (-1, 2)).flip(-1).flatten(-2)
+def apply_rope_complex(x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """Each pair (x_2k, x_2k+1) read as the complex number x_2k + i x_2k+1 and multiplied by the table: one complex
+    multiply is the fastest form of the rotation on CPU (measured against pair arithmetic and x*C + swap(x)*S)."""
+    z = torch.view_as_complex(x.float().unflatten(-1, (-1, 2)).contiguous())
+    return torch.view_as_real(z * table).flatten(-2).type_as(x)
