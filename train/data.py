@@ -42,10 +42,13 @@ class Record:
     path: str = ""  # image file (folder source)
     data: bytes = b""  # encoded image (parquet source)
     meta: dict = field(default_factory=dict)
+    pixels: "np.ndarray | None" = None  # already decoded and fitted to its bucket (the Ray Data path)
 
     def load(self):
         from PIL import Image
 
+        if self.pixels is not None:
+            return Image.fromarray(self.pixels)
         im = Image.open(io.BytesIO(self.data)) if self.data else Image.open(self.path)
         return im.convert("RGB")
 

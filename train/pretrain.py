@@ -220,6 +220,10 @@ class Trainer:
             buckets = stage_buckets(stage, self.multiple)
             bs = stage.batch_size or cfg.batch_size
             schedule = Schedule(self.records, stage.mixture, buckets, bs, stage.steps, cfg.seed, k)
+            if cfg.loader == "ray":
+                from .raydata import preprocess
+
+                preprocess(self.records, schedule.names, buckets)
             if cfg.cache:
                 # encode the stage's data in a fixed order (identical on resume), only the sources it draws from
                 from .buckets import assign

@@ -50,3 +50,11 @@ def test_checkpoint_is_a_model_directory_with_logs(tmp_path, synth_dirs, pretrai
         assert torch.equal(t, ema[f"module.{name}"]), name  # the model directory holds the EMA weights
     assert (out / "loss.png").is_file() and (out / "samples" / "step-000005.png").is_file()
     assert not list(out.glob(".*")), "temporary files left behind"
+
+
+def test_ray_data_loader_trains_exactly_like_the_local_loader(tmp_path, parquet_dir, synth_dirs, pretrain_config):
+    sources = {"cleaned": parquet_dir, "shapes": synth_dirs["scenes"]}
+    stages = [{"name": "a", "steps": 2, "resolution": 64}]
+    local = from_dict(PretrainConfig, pretrain_config(sources, tmp_path / "l", stages=stages))
+    ray = from_dict(PretrainConfig, pretrain_config(sources, tmp_path / "r", stages=stages, loader="ray"))
+    assert run(local, progress=False)["losses"] == run(ray, progress=False)["losses"]
