@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+from qimage.cli import main
+
 
 def _losses(out):
     with open(out / "log.csv", newline="") as f:
@@ -18,8 +20,7 @@ def test_two_gloo_processes_match_one(tmp_path, write_config, pretrain_config, s
     one = write_config(pretrain_config(sources, tmp_path / "one", **common), "one.yaml")
     two = write_config(pretrain_config(sources, tmp_path / "two", **common), "two.yaml")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    base = [sys.executable, "-m", "qimage", "train", "pretrain", "--no-progress", "--config"]
-    subprocess.run(base + [str(one)], check=True, env=env, capture_output=True)
+    assert main(["train", "pretrain", "--no-progress", "--config", str(one)]) == 0  # the reference, in this process
     run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                           "-m", "qimage", "train", "pretrain", "--no-progress", "--config", str(two)],
                          env=env, capture_output=True, text=True)
