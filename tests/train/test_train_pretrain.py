@@ -1,0 +1,50 @@
+"""Pretraining options that must not change the mathematics: gradient checkpointing, and the data forms."""
+import pytest
+
+from qimage.train.config import PretrainConfig, from_dict
+from qimage.train.pretrain import EMPTY_CAPTION, Trainer, step_generator
+from qimage.train.distributed import World
+
+
+def _trainer(cfg_dict, tmp_path):
+    import torch
+
+    cfg = from_dict(PretrainConfig, cfg_dict)
+    return Trainer(cfg, tmp_path, World(), torch.device("cpu"), progress=False)
+
+
+def test_gradient_checkpointing_gives_the_same_losses(tmp_path, synth_dirs, pretrain_config):
+    from qimage.train.pretrain import run
+
+    stages = [{"name": "a", "steps": 2, "buckets": ["64x64"]}]
+    plain = run(from_dict(PretrainConfig, pretrain_config({"t": synth_dirs["pure"]}, tmp_path / "p", stages=stages)),
+                progress=False)
+    ckpt = run(from_dict(PretrainConfig, pretrain_config({"t": synth_dirs["pure"]}, tmp_path / "c", stages=stages,
+                                                         gradient_checkpointing=True)), progress=False)
+    assert ckpt["losses"] == pytest.approx(plain["losses"], rel=1e-5)
+
+
+def test_caption_dropout_uses_the_pipelines_negative_prompt(tmp_path, synth_dirs, pretrain_config, monkeypatch):
+    from qimage.pipeline import Settings
+    from qimage.train.data import Schedule
+
+    assert EMPTY_CAPTION == Settings().negative
+    tr = _trainer(pretrain_config({"t": synth_dirs["pure"]}, tmp_path, caption_dropout=0.5), tmp_path)
+    seen = []
+    original = tr.encoders.prompts
+    monkeypatch.setattr(tr.encoders, "prompts", lambda caps: (seen.extend(caps), original(caps))[1])
+    schedule = Schedule(tr.records, {}, [(64, 64)], 4, 10, 0, 0)
+    for t in range(6):
+        tr.train_step(schedule, t)
+    dropped = sum(c == EMPTY_CAPTION for c in seen)
+    assert len(seen) == 24 and 4 <= dropped <= 20  # about half, and real captions otherwise
+    assert all(c == EMPTY_CAPTION or '"' in c for c in seen)
+
+
+def test_step_generator_depends_on_seed_and_step():
+    import torch
+
+    a = torch.rand(3, generator=step_generator(0, 5))
+    assert torch.equal(a, torch.rand(3, generator=step_generator(0, 5)))
+    assert not torch.equal(a, torch.rand(3, generator=step_generator(0, 6)))
+    assert not torch.equal(a, torch.rand(3, generator=step_generator(1, 5)))
