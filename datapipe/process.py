@@ -18,7 +18,13 @@ ALWAYS_FOR_SYNTHETIC = ("broken_file", "duplicate")
 
 
 def sample_id(rel: str) -> str:
-    return hashlib.sha1(rel.encode("utf-8")).hexdigest()[:16]
+    # surrogateescape: a file name that is not valid UTF-8 still hashes to a stable id from its raw bytes
+    return hashlib.sha1(rel.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def display_path(rel: str) -> str:
+    """The path as valid UTF-8 for Parquet and the report: undecodable bytes written as \\xNN escapes."""
+    return rel.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 class Plan:
@@ -79,7 +85,7 @@ def process_file(plan: Plan, root: Path, rel: str, sidecars: dict[str, str], thu
         read_error = None
     s = Sample(root, rel, data, read_sidecar(root, sidecars.get("txt")), read_sidecar(root, sidecars.get("json")), 0)
     row = {
-        "id": sample_id(rel), "path": rel, "size_bytes": len(data), "caption": s.caption, "has_caption": s.has_caption,
+        "id": sample_id(rel), "path": display_path(rel), "size_bytes": len(data), "caption": s.caption, "has_caption": s.has_caption,
         "meta": s.meta_text, "synthetic": s.synthetic, "width": 0, "height": 0, "format": "",
         "stage": None, "filter": None, "reason": None, "score": None, "phash": None, "passed_later": False,
         "lang": "unknown", "category": "unknown", "bucket": "", "ocr": "", "ocr_text": "", "image": None, "thumb": None,

@@ -28,8 +28,14 @@ def _merge(base: Any, over: Any, where: str) -> Any:
         if not isinstance(over, dict):
             raise UserError(f"recipe: {where or 'top level'}: expected a mapping, got {over!r}")
         out = copy.deepcopy(base)
+        # Filter settings are checked against each filter's declared params in load(), not against the keys the
+        # default YAML happens to spell out, so any documented param (e.g. clarity.max) may be set.
+        open_keys = where == "filters" or where.startswith("filters.")
         for k, v in over.items():
             path = f"{where}.{k}" if where else str(k)
+            if k not in base and open_keys:
+                out[k] = v
+                continue
             if k not in base:
                 near = difflib.get_close_matches(str(k), [str(x) for x in base], n=1)
                 hint = f" (did you mean {near[0]!r}?)" if near else f" (known: {', '.join(map(str, base))})"
@@ -88,14 +94,18 @@ def load(path: str | Path | None = None) -> dict:
     for name, cfg in recipe["filters"].items():
         cls = registry.get(name)
         if cls is None:
-            raise UserError(f"recipe: unknown filter {name!r} (known: {', '.join(sorted(registry))})")
+            near = difflib.get_close_matches(str(name), list(registry), n=1)
+            hint = f"did you mean {near[0]!r}?" if near else f"known: {', '.join(sorted(registry))}"
+            raise UserError(f"recipe: unknown key 'filters.{name}' ({hint})")
         if not isinstance(cfg, dict):
             raise UserError(f"recipe: filters.{name}: expected a mapping")
         allowed = {"enabled": True, "skip_synthetic": False, **cls.params}
         for k, v in cfg.items():
             where = f"filters.{name}.{k}"
             if k not in allowed:
-                raise UserError(f"recipe: unknown key {where!r} (allowed: {', '.join(sorted(allowed))})")
+                near = difflib.get_close_matches(str(k), list(allowed), n=1)
+                hint = f"did you mean {near[0]!r}?" if near else f"allowed: {', '.join(sorted(allowed))}"
+                raise UserError(f"recipe: unknown key {where!r} ({hint})")
             d = allowed[k]
             if d is None:  # optional threshold or model path
                 if v is not None and not isinstance(v, (int, float, str)) or isinstance(v, bool):

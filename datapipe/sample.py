@@ -47,7 +47,8 @@ class Sample:
         if not self.has_caption and isinstance(self.meta.get("caption"), str):
             self.caption, self.has_caption = self.meta["caption"], True
         # Synthetic text renders (qimage synth) carry their ground-truth lines; Qwen adds them at stage 4.
-        self.synthetic = isinstance(self.meta.get("lines"), list) and "kind" in self.meta
+        # A synthesised text render (qimage synth pure/compose/complex); scenes have no lines and are ordinary images.
+        self.synthetic = bool(isinstance(self.meta.get("lines"), list) and self.meta["lines"] and "kind" in self.meta)
         self.max_pixels = max_pixels
         self.rgb: np.ndarray | None = None
         self.format = ""
@@ -93,13 +94,9 @@ class Sample:
     # -- shared derived views ---------------------------------------------------------------------------------
     @cached_property
     def work(self) -> np.ndarray:
-        """RGB resized so the long side is WORK_SIDE."""
-        h, w = self.rgb.shape[:2]
-        s = WORK_SIDE / max(h, w)
-        if abs(s - 1) < 1e-6:
-            return self.rgb
-        interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
-        return cv2.resize(self.rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=interp)
+        """RGB shrunk so the long side is at most WORK_SIDE. Never enlarged: upsampling smooths the image, and a
+        small but sharp photo would then score as blurry (clarity) or flat (texture)."""
+        return fit_side(self.rgb, WORK_SIDE)
 
     @cached_property
     def grey(self) -> np.ndarray:

@@ -67,6 +67,8 @@ def validate(cfg: RunConfig) -> None:
         raise UserError(f"unknown kind {cfg.kind!r}: choose one of {', '.join(KINDS)}")
     if cfg.lang not in LANGS:
         raise UserError(f"--lang {cfg.lang!r}: choose one of {', '.join(LANGS)}")
+    if cfg.kind == "compose" and min(cfg.width, cfg.height) < 128:
+        raise UserError(f"compose needs at least 128x128 (a medium with legible text inside a photo), got {cfg.width}x{cfg.height}")
     if cfg.n <= 0:
         raise UserError(f"-n {cfg.n}: the number of samples must be positive")
     if cfg.seed < 0:

@@ -21,12 +21,12 @@ class ModelFilter(RangeFilter):
 
 
 class ClassifierFilter(ModelFilter):
-    """Score: the summed probability of the labels in `labels` (matched as lower-case substrings of the model's
-    id2label names); for a one-output regression head, its raw output."""
+    """Score: the summed probability of the labels in `labels` (whole id2label names, case-insensitive: substring
+    matching would count "no_watermark" as "watermark"); for a one-output regression head, its raw output."""
 
     def measure(self, sample) -> float:
         out = self._model(sample.work)
         if "value" in out:
             return out["value"]
-        wanted = [w.lower() for w in self.cfg.get("labels", [])]
-        return float(sum(p for label, p in out.items() if any(w in label for w in wanted)))
+        wanted = {w.lower() for w in self.cfg.get("labels", [])}
+        return float(sum(p for label, p in out.items() if label.lower() in wanted))

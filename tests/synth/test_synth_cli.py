@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+from qimage.errors import UserError
+
 
 def _run(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "qimage", "synth", *args], capture_output=True, text=True,
@@ -45,3 +47,11 @@ def test_good_run_writes_samples_and_manifest(tmp_path):
     for e in manifest["samples"]:
         for key in ("image", "caption", "meta", "edit"):
             assert (out / e[key]).is_file()
+
+
+def test_compose_refuses_canvases_too_small_for_legible_media(tmp_path):
+    from qimage.synth.runner import RunConfig, validate
+
+    with pytest.raises(UserError, match="at least 128x128"):
+        validate(RunConfig(kind="compose", n=1, out=str(tmp_path), lang="en", width=64, height=64, seed=0,
+                           workers=1, fonts=None, backgrounds=None, edit_pairs=False))
