@@ -41,7 +41,7 @@ def _sample(arr: np.ndarray, meta: str | None = None) -> Sample:
 
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format="PNG")
-    s = Sample(Path("."), "x.png", buf.getvalue(), None, meta, 0)
+    s = Sample(Path("."), "x.png", buf.getvalue(), None, meta, 10**8)
     s.decode()
     return s
 
