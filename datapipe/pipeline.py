@@ -124,11 +124,14 @@ def shard_schema(plan: Plan) -> pa.Schema:
 
 
 # -- the run -----------------------------------------------------------------------------------------------------
-def _fingerprint_inputs(root: Path, inputs: list[str]) -> str:
+def _fingerprint_inputs(root: Path, inputs: list[str], sidecars: dict[str, dict[str, str]]) -> str:
+    """Paths, sizes and mtimes of every input and its caption/metadata sidecars: a resume must not mix old and
+    new captions, so an edited sidecar changes the fingerprint just as an edited image does."""
     h = hashlib.sha256()
     for rel in inputs:
-        st = (root / rel).stat()
-        h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+        for path in (rel, *sorted(sidecars.get(rel, {}).values())):
+            st = (root / path).stat()
+            h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
     return h.hexdigest()[:16]
 
 
@@ -152,7 +155,7 @@ def run(input_dir, out_dir, recipe_path=None, stages="1-7", address=None, overwr
 
     work = out / "_work"
     manifest = {"version": STATE_VERSION, "input": str(root), "inputs": len(inputs),
-                "inputs_fingerprint": _fingerprint_inputs(root, inputs), "recipe": R.fingerprint(recipe),
+                "inputs_fingerprint": _fingerprint_inputs(root, inputs, sidecars), "recipe": R.fingerprint(recipe),
                 "stages": stages_text(st), "shard_size": int(recipe["run"]["shard_size"])}
     mpath = work / "manifest.json"
     if mpath.exists():

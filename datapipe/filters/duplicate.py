@@ -57,7 +57,11 @@ def bands(h: int, n_bands: int) -> list[int]:
 
 
 def group_duplicates(hashes: list[int], max_distance: int) -> list[list[int]]:
-    """Indices of hashes grouped into near-duplicate clusters (only clusters of 2 or more), deterministic order."""
+    """Indices of hashes grouped into near-duplicate clusters (only clusters of 2 or more), deterministic order.
+
+    Clusters are transitive (single linkage): with A~B and B~C within max_distance, A and C share a cluster even when
+    they are further apart, as near-duplicate chains (re-encodes of re-encodes) usually are.
+    """
     uf = _UnionFind(len(hashes))
     n_bands = max_distance + 1
     buckets: dict[tuple[int, int], list[int]] = {}
