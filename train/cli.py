@@ -15,6 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="run directory (default: the config's `out`)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--stop-at", type=int, help="checkpoint and stop after this global step (resume later)")
+    p.add_argument("--max-minutes", type=float, help="checkpoint and stop after this much training time")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_pretrain)
 
@@ -49,9 +50,12 @@ def cmd_pretrain(args) -> int:
 
     cfg = load(PretrainConfig, args.config)
     _positive(args.stop_at, "--stop-at")
+    if args.max_minutes is not None and args.max_minutes <= 0:
+        raise UserError(f"--max-minutes must be positive, got {args.max_minutes}")
     from .pretrain import run
 
-    result = run(cfg, out=args.out, resume=args.resume, stop_at=args.stop_at, progress=not args.no_progress)
+    result = run(cfg, out=args.out, resume=args.resume, stop_at=args.stop_at, progress=not args.no_progress,
+                 max_minutes=args.max_minutes)
     if result["losses"]:
         print(f"step {result['step']}: last loss {result['losses'][-1]:.4f}; run in {args.out or cfg.out}")
     return 0

@@ -77,6 +77,9 @@ class Log:
     sample_steps: int = 20
     sample_cfg: float = 4.0
     sample_seed: int = 0
+    eval_every: int = 0  # `qimage eval` metrics of the EMA weights every N steps into eval.csv (0: never)
+    eval_words: int = 24
+    eval_scenes: int = 16
 
 
 @dataclass

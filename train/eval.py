@@ -186,6 +186,31 @@ def print_table(summary: dict, counts: dict) -> None:
         print(f"{k:<28} {v:>7.3f}  {n}")
 
 
+def evaluate(pipe, size: tuple[int, int], words: int = 48, scenes: int = 32, steps=None, cfg=None, seed: int = 0,
+             batch: int = 8) -> tuple[dict, list, list, list, list]:
+    """Generates and scores with a Pipeline: (summary, word rows, scene rows, word images, scene images)."""
+    W, H = size
+
+    def generate(prompts):
+        images = []
+        for i in range(0, len(prompts), batch):
+            chunk = prompts[i:i + batch]
+            images += pipe(chunk, width=W, height=H, steps=steps, cfg=cfg,
+                           seeds=[seed + i + k for k in range(len(chunk))])
+        return images
+
+    items = word_items(words)
+    word_images = generate([it["prompt"] for it in items]) if items else []
+    word_rows = score_words(word_images, items)
+    scene_rows, scene_images = [], []
+    if scenes:
+        samples = scene_samples(scenes, (W, H), seed)
+        scene_images = generate([c for _, c, _ in samples])
+        scored = score_scenes(scene_images, [m for _, _, m in samples])
+        scene_rows = [{**r, "prompt": c} for r, (_, c, _) in zip(scored, samples)]
+    return summarise(word_rows, scene_rows), word_rows, scene_rows, word_images, scene_images
+
+
 def run(model=None, output="eval.json", words: int = 48, scenes: int = 32, size=None, steps=None, cfg=None,
         seed: int = 0, device="auto", batch: int = 8) -> dict:
     from qimage.commands import _quiet_libraries, parse_size
@@ -202,31 +227,15 @@ def run(model=None, output="eval.json", words: int = 48, scenes: int = 32, size=
     pipe = Pipeline.load(model, device=device)
     W, H = parse_size(size) if size else (pipe.settings.width, pipe.settings.height)
     pipe.check_size(W, H)
-
-    def generate(prompts):
-        images = []
-        for i in range(0, len(prompts), batch):
-            chunk = prompts[i:i + batch]
-            images += pipe(chunk, width=W, height=H, steps=steps, cfg=cfg,
-                           seeds=[seed + i + k for k in range(len(chunk))])
-        return images
-
-    items = word_items(words)
-    word_images = generate([it["prompt"] for it in items])
-    word_rows = score_words(word_images, items)
-    scene_rows, scene_images = [], []
-    if scenes:
-        samples = scene_samples(scenes, (W, H), seed)
-        scene_images = generate([c for _, c, _ in samples])
-        scene_rows = [{**r, "prompt": c} for r, (_, c, _) in zip(score_scenes(scene_images, [m for _, _, m in samples]),
-                                                                 samples)]
-    summary = summarise(word_rows, scene_rows)
+    summary, word_rows, scene_rows, word_images, scene_images = evaluate(pipe, (W, H), words, scenes, steps, cfg,
+                                                                         seed, batch)
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     report = {"model": str(model), "size": [W, H], "steps": steps or pipe.settings.steps, "cfg": cfg or pipe.settings.cfg,
               "seed": seed, "summary": summary, "words": word_rows, "scenes": scene_rows}
     out.write_text(json.dumps(report, indent=2) + "\n")
-    image_grid(word_images, cols=8).save(out.with_suffix(".words.png"))
+    if word_images:
+        image_grid(word_images, cols=8).save(out.with_suffix(".words.png"))
     if scene_images:
         image_grid(scene_images, cols=8).save(out.with_suffix(".scenes.png"))
     print_table(summary, {"words": len(word_rows), "scenes": len(scene_rows)})

@@ -34,6 +34,7 @@ from .log import CsvLog, plot_curve
 
 # The pipeline's default negative prompt: CFG's unconditional pass sees exactly what dropped captions trained on.
 EMPTY_CAPTION = " "
+EVAL_FIELDS = ["step", "ocr_exact", "char_acc", "scenes"]
 LOG_FIELDS = ["step", "stage", "source", "bucket", "loss", "loss_avg", "lr", "grad_norm", "samples_per_s", "elapsed_s"]
 
 
@@ -104,6 +105,7 @@ class Trainer:
         self.vae_scale = vae_ops.scale_factor(comps["vae"])
         self.multiple = max(16, 2 * self.vae_scale)
         self.step = 0
+        self.eval_log = None
         for name, recs in self.records.items():
             for i, r in enumerate(recs):
                 r.caption = caption_text(r.caption, cfg.sources[name].caption)
@@ -159,6 +161,20 @@ class Trainer:
         (self.out / "samples").mkdir(exist_ok=True)
         image_grid(images).save(self.out / "samples" / f"step-{self.step:06d}.png")
 
+    def evaluate(self, size: tuple[int, int]) -> None:
+        """The eval metrics of the EMA weights (a learning curve of the eval, for the model card) into eval.csv."""
+        if not self.world.main:
+            return
+        from qimage.pipeline import Pipeline
+
+        from .eval import evaluate
+
+        c, lg = self.comps, self.cfg.log
+        pipe = Pipeline(self.ema.module, c["vae"], c["text_encoder"], c["tokenizer"], c["scheduler"], device=self.device)
+        pipe.settings.negative = EMPTY_CAPTION
+        summary = evaluate(pipe, size, lg.eval_words, lg.eval_scenes, lg.sample_steps, lg.sample_cfg, lg.sample_seed)[0]
+        self.eval_log.write({"step": self.step, **{k: f"{summary[k]:.4f}" for k in EVAL_FIELDS[1:] if k in summary}})
+
     # --- one step ----------------------------------------------------------------------------------------------
     def train_step(self, schedule: Schedule, local_step: int) -> dict:
         from qimage.device import autocast
@@ -200,11 +216,13 @@ class Trainer:
                 "source": name, "bucket": f"{bucket[0]}x{bucket[1]}", "n": n}
 
     # --- the loop ----------------------------------------------------------------------------------------------
-    def fit(self, stop_at: int | None = None) -> dict:
+    def fit(self, stop_at: int | None = None, max_minutes: float | None = None) -> dict:
         from tqdm.auto import tqdm
 
         cfg, world = self.cfg, self.world
         log = CsvLog(self.out / "log.csv", LOG_FIELDS, resume_step=self.step) if world.main else None
+        if world.main and cfg.log.eval_every:
+            self.eval_log = CsvLog(self.out / "eval.csv", EVAL_FIELDS, resume_step=self.step)
         bar = tqdm(total=self.total, initial=self.step, desc="pretrain", unit="step",
                    disable=not (self.progress and world.main), dynamic_ncols=True)
         t_start = time.perf_counter()
@@ -252,7 +270,8 @@ class Trainer:
                     bar.set_postfix(loss=f"{avg:.4f}", samples_s=f"{sps:.1f}", stage=stage.name)
                     window, win_samples, win_t = [], 0, now
                 bar.update(1)
-                stopping = stop_at is not None and done >= stop_at
+                stopping = (stop_at is not None and done >= stop_at) or \
+                    (max_minutes is not None and time.perf_counter() - t_start >= 60 * max_minutes)
                 if done % cfg.log.checkpoint_every == 0 or done == self.total or stopping:
                     self.save(size)
                     last_saved = done
@@ -264,6 +283,8 @@ class Trainer:
                     self.samples(size)
                 if done % cfg.log.every == 0:
                     win_t = time.perf_counter()  # samples/s measures training, not checkpoints or sample grids
+                if cfg.log.eval_every and done % cfg.log.eval_every == 0:
+                    self.evaluate(size)
                 if stopping:
                     bar.close()
                     return {"step": done, "losses": losses, "stopped": True}
@@ -274,7 +295,8 @@ class Trainer:
         return {"step": self.step, "losses": losses, "stopped": False}
 
 
-def run(cfg: PretrainConfig, out=None, resume: bool = False, stop_at: int | None = None, progress: bool = True) -> dict:
+def run(cfg: PretrainConfig, out=None, resume: bool = False, stop_at: int | None = None, progress: bool = True,
+        max_minutes: float | None = None) -> dict:
     """Trains per the config; writes OUT/model, OUT/trainer_state.safetensors, OUT/log.csv, OUT/loss.png,
     OUT/samples/. Returns {"step", "losses" (this process's steps), "stopped"}."""
     world, device = distributed.init(cfg.device)
@@ -294,6 +316,6 @@ def run(cfg: PretrainConfig, out=None, resume: bool = False, stop_at: int | None
             import yaml
 
             (root / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
-        return trainer.fit(stop_at)
+        return trainer.fit(stop_at, max_minutes)
     finally:
         distributed.shutdown(world)

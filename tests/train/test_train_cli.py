@@ -56,6 +56,7 @@ def test_resume_without_a_run_and_rerun_over_a_run(capsys, write_config, pretrai
     path = str(write_config(cfg))
     assert "no trainer_state" in _err(capsys, ["train", "pretrain", "--config", path, "--resume"])
     assert "--stop-at must be at least 1" in _err(capsys, ["train", "pretrain", "--config", path, "--stop-at", "0"])
+    assert "--max-minutes must be positive" in _err(capsys, ["train", "pretrain", "--config", path, "--max-minutes", "0"])
 
 
 def test_vae_and_eval_bad_input(capsys, write_config, tmp_path, tiny_model_dir):

@@ -39,7 +39,8 @@ def test_checkpoint_is_a_model_directory_with_logs(tmp_path, synth_dirs, pretrai
 
     cfg = from_dict(PretrainConfig, pretrain_config({"text": synth_dirs["pure"]}, tmp_path / "r",
                                                     log={"every": 1, "checkpoint_every": 2, "sample_every": 5,
-                                                         "sample_steps": 2, "prompts": ["a", "b"]}))
+                                                         "sample_steps": 2, "prompts": ["a", "b"], "eval_every": 5,
+                                                         "eval_words": 1, "eval_scenes": 2}))
     run(cfg, progress=False)
     out = tmp_path / "r"
     comps = load_components(out / "model")  # raises if the directory is incomplete
@@ -50,6 +51,9 @@ def test_checkpoint_is_a_model_directory_with_logs(tmp_path, synth_dirs, pretrai
         assert torch.equal(t, ema[f"module.{name}"]), name  # the model directory holds the EMA weights
     assert (out / "loss.png").is_file() and (out / "samples" / "step-000005.png").is_file()
     assert not list(out.glob(".*")), "temporary files left behind"
+    with open(out / "eval.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["step"] for r in rows] == ["5"] and 0 <= float(rows[0]["scenes"]) <= 1  # the eval's learning curve
 
 
 def test_ray_data_loader_trains_exactly_like_the_local_loader(tmp_path, parquet_dir, synth_dirs, pretrain_config):
