@@ -52,6 +52,15 @@ def mean(value: torch.Tensor, world: World) -> torch.Tensor:
     return value / world.size
 
 
+def any_true(flag: bool, world: World) -> bool:
+    """True on every process when it is true on any (so all stop at the same step)."""
+    if world.size == 1:
+        return bool(flag)
+    t = torch.tensor([1.0 if flag else 0.0])
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)
+
+
 def barrier(world: World) -> None:
     if world.size > 1:
         dist.barrier()

@@ -107,7 +107,7 @@ class Trainer:
         self.step = 0
         self.eval_log = None
         for name, recs in self.records.items():
-            for i, r in enumerate(recs):
+            for r in recs:
                 r.caption = caption_text(r.caption, cfg.sources[name].caption)
 
     # --- checkpoints -------------------------------------------------------------------------------------------
@@ -271,7 +271,8 @@ class Trainer:
                     window, win_samples, win_t = [], 0, now
                 bar.update(1)
                 stopping = (stop_at is not None and done >= stop_at) or \
-                    (max_minutes is not None and time.perf_counter() - t_start >= 60 * max_minutes)
+                    (max_minutes is not None and distributed.any_true(
+                        time.perf_counter() - t_start >= 60 * max_minutes, world))  # clocks differ: rank 0 or any
                 if done % cfg.log.checkpoint_every == 0 or done == self.total or stopping:
                     self.save(size)
                     last_saved = done
@@ -281,10 +282,10 @@ class Trainer:
                                    title="flow-matching loss (mean over each log window)")
                 if cfg.log.sample_every and done % cfg.log.sample_every == 0:
                     self.samples(size)
-                if done % cfg.log.every == 0:
-                    win_t = time.perf_counter()  # samples/s measures training, not checkpoints or sample grids
                 if cfg.log.eval_every and done % cfg.log.eval_every == 0:
                     self.evaluate(size)
+                if done % cfg.log.every == 0:
+                    win_t = time.perf_counter()  # samples/s measures training, not checkpoints, samples or evals
                 if stopping:
                     bar.close()
                     return {"step": done, "losses": losses, "stopped": True}

@@ -48,3 +48,13 @@ def test_step_generator_depends_on_seed_and_step():
     assert torch.equal(a, torch.rand(3, generator=step_generator(0, 5)))
     assert not torch.equal(a, torch.rand(3, generator=step_generator(0, 6)))
     assert not torch.equal(a, torch.rand(3, generator=step_generator(1, 5)))
+
+
+def test_max_minutes_checkpoints_and_stops(tmp_path, synth_dirs, pretrain_config):
+    from qimage.train.pretrain import run
+
+    cfg = from_dict(PretrainConfig, pretrain_config({"t": synth_dirs["pure"]}, tmp_path / "m"))
+    result = run(cfg, max_minutes=1e-6, progress=False)  # the first step already exceeds it
+    assert result["stopped"] and result["step"] == 1
+    assert (tmp_path / "m" / "trainer_state.safetensors").is_file()
+    assert run(cfg, resume=True, progress=False)["step"] == 5
