@@ -204,6 +204,9 @@ def _score(pending, sidecars, root, work, recipe, st, address, total, done, prog
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # our own bar counts images, Ray's would count blocks of shards
     ctx.print_on_execution_start = False
+    # Ray Data reserves a share of the CPUs per operator; with a single map operator on a small machine that held the
+    # scoring tasks to about one core (measured: 1.15x the single-process loop on 2 cores, 1.99x without it).
+    ctx.op_resource_reservation_enabled = False
     items = [{"shard": i, "files": json.dumps(f)} for i, f in pending]
     cars = {rel: sidecars[rel] for _, f in pending for rel in f if rel in sidecars}
 
