@@ -8,7 +8,9 @@ import re
 
 from qimage.datapipe.filters import RangeFilter, register
 
-_TOKEN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]|[^\W_]+|[^\w\s]", re.UNICODE)
+_CJK = "\u3400-\u9fff\uf900-\ufaff"
+# A letter run stops at a CJK character, so "abc中文" is abc + 中 + 文, not one token.
+_TOKEN = re.compile(rf"[{_CJK}]|(?:(?![{_CJK}])[^\W_])+|[^\w\s]", re.UNICODE)
 
 
 def count_tokens(text: str) -> int:

@@ -57,3 +57,10 @@ def test_scenes_are_not_text_renders():
     arr = np.zeros((64, 64, 3), np.uint8)
     assert not _sample(arr, '{"lines": [], "kind": "scenes", "lang": "none"}').synthetic
     assert _sample(arr, '{"lines": [{"text": "A", "quad": []}], "kind": "pure"}').synthetic
+
+
+def test_caption_tokens_split_latin_from_chinese():
+    from qimage.datapipe.filters.caption_length import count_tokens
+
+    assert count_tokens("abc中文") == 3
+    assert count_tokens("A cat, 一只猫!") == 7
