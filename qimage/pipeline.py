@@ -46,6 +46,12 @@ class Settings:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
+def step_seed(seed: int) -> int:
+    """Seed of a sample's per-step noise (SDE steps), decorrelated from every sample's initial-noise seed: seed + 1
+    would replay the next prompt's initial noise, since prompt k + 1 starts from seed + k + 1."""
+    return (int(seed) * 0x9E3779B97F4A7C15 + 0x632BE59BD9B4E019) % (2**63 - 1)
+
+
 def pad_cat(embeds: Sequence[torch.Tensor], masks: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Concatenates prompt embeddings of different lengths along the batch, right-padding with masked zeros."""
     length = max(e.shape[1] for e in embeds)
@@ -153,7 +159,7 @@ class Pipeline:
         timesteps, sigmas = schedule(self.scheduler, steps, n_target, self.device)
         x = vae_ops.pack(self.noise(seeds, width, height))
         x = sample(velocity, x, timesteps, sigmas, step=step, callback=callback, progress=progress,
-                   generators=[torch.Generator().manual_seed(int(sd) + 1) for sd in seeds])
+                   generators=[torch.Generator().manual_seed(step_seed(sd)) for sd in seeds])
         latents = vae_ops.unpack(x, lh, lw)
         if output == "latent":
             return latents
