@@ -31,25 +31,25 @@ def check_model_dir(path) -> Path:
     root = Path(path)
     if not root.is_dir():
         raise UserError(f"model directory {root} does not exist (create one with `qimage init {root} --preset tiny`)")
-    index = root / "model_index.json"
-    if not index.is_file():
+    if not (root / "model_index.json").is_file():
         raise UserError(f"{root} is not a model directory: no model_index.json")
-    try:
-        json.loads(index.read_text())
-    except (OSError, ValueError) as e:
-        raise UserError(f"{index} is not valid JSON: {e}") from None
+    _check_json(root / "model_index.json")
     for comp in COMPONENTS:
         cfg = root / comp / _CONFIG_FILE[comp]
         if not cfg.is_file():
             raise UserError(f"{root} is missing {comp}/{_CONFIG_FILE[comp]}")
-        try:
-            json.loads(cfg.read_text())
-        except (OSError, ValueError) as e:
-            raise UserError(f"{cfg} is not valid JSON: {e}") from None
+        _check_json(cfg)
     for comp in ("transformer", "vae", "text_encoder"):
         if not any((root / comp).glob("*.safetensors")):
             raise UserError(f"{root}/{comp} has no .safetensors weights")
     return root
+
+
+def _check_json(path: Path) -> None:
+    try:
+        json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path} is not valid JSON: {e}") from None
 
 
 def load_components(path, device="cpu", dtype=None) -> dict:
