@@ -70,3 +70,22 @@ def test_prompts_file_image_k_equals_single_prompt_with_seed_plus_k(tiny_model_d
     a = np.asarray(Image.open(tmp_path / "out" / "0001.png"), dtype=int)
     b = np.asarray(Image.open(tmp_path / "one.png"), dtype=int)
     assert np.abs(a - b).max() <= 1  # batched with another prompt or alone: the same image
+
+
+def test_init_toy_loads_in_diffusers_and_gives_the_same_image(tmp_path):
+    import torch
+    from diffusers import QwenImagePipeline
+
+    res = qimage("init", tmp_path / "toy", "--preset", "toy", "--seed", "3")
+    assert res.returncode == 0, res.stderr
+    settings = json.loads((tmp_path / "toy" / "qimage.json").read_text())
+    assert (settings["width"], settings["height"]) == (128, 64)
+    res = qimage("generate", "a red kite", "--model", tmp_path / "toy", "-o", tmp_path / "q.png", "--steps", "2",
+                 "--cfg", "2", "--seed", "4")
+    assert res.returncode == 0, res.stderr
+    pipe = QwenImagePipeline.from_pretrained(tmp_path / "toy")
+    pipe.set_progress_bar_config(disable=True)
+    ref = pipe("a red kite", negative_prompt=" ", true_cfg_scale=2.0, width=128, height=64, num_inference_steps=2,
+               generator=torch.Generator().manual_seed(4)).images[0]
+    ours = np.asarray(Image.open(tmp_path / "q.png"), dtype=float)
+    assert ours.shape == (64, 128, 3) and np.abs(ours - np.asarray(ref, dtype=float)).mean() <= 2
