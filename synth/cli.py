@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from qimage.errors import UserError
 
-KINDS_HELP = "pure | compose | complex | scenes"
+KINDS_HELP = "pure | compose | complex | scenes | words"
 
 
 def register(subparsers) -> None:

@@ -24,7 +24,7 @@ from qimage.errors import UserError
 
 from .sample import SCHEMA_VERSION, rng_for
 
-KINDS = ("pure", "compose", "complex", "scenes")
+KINDS = ("pure", "compose", "complex", "scenes", "words")
 LANGS = ("en", "zh", "mix")
 PNG_LEVEL = 3  # zlib level 3: ~2x faster than the default 6 and only a few % larger on these images
 
@@ -67,6 +67,8 @@ def validate(cfg: RunConfig) -> None:
         raise UserError(f"unknown kind {cfg.kind!r}: choose one of {', '.join(KINDS)}")
     if cfg.lang not in LANGS:
         raise UserError(f"--lang {cfg.lang!r}: choose one of {', '.join(LANGS)}")
+    if cfg.kind == "words" and (cfg.edit_pairs or cfg.lang != "en"):
+        raise UserError("words renders English 4-letter words only, without edit pairs (drop --edit-pairs / --lang)")
     if cfg.kind == "compose" and min(cfg.width, cfg.height) < 128:
         raise UserError(f"compose needs at least 128x128 (a medium with legible text inside a photo), got {cfg.width}x{cfg.height}")
     if cfg.n <= 0:
