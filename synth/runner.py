@@ -25,6 +25,7 @@ from qimage.errors import UserError
 from .sample import SCHEMA_VERSION, rng_for
 
 KINDS = ("pure", "compose", "complex", "scenes", "words")
+FULL_KINDS = KINDS[:4]  # the kinds with --lang zh/mix and --edit-pairs (words is the toy's English-only curriculum)
 LANGS = ("en", "zh", "mix")
 PNG_LEVEL = 3  # zlib level 3: ~2x faster than the default 6 and only a few % larger on these images
 
@@ -67,7 +68,7 @@ def validate(cfg: RunConfig) -> None:
         raise UserError(f"unknown kind {cfg.kind!r}: choose one of {', '.join(KINDS)}")
     if cfg.lang not in LANGS:
         raise UserError(f"--lang {cfg.lang!r}: choose one of {', '.join(LANGS)}")
-    if cfg.kind == "words" and (cfg.edit_pairs or cfg.lang != "en"):
+    if cfg.kind not in FULL_KINDS and (cfg.edit_pairs or cfg.lang != "en"):
         raise UserError("words renders English 4-letter words only, without edit pairs (drop --edit-pairs / --lang)")
     if cfg.kind == "compose" and min(cfg.width, cfg.height) < 128:
         raise UserError(f"compose needs at least 128x128 (a medium with legible text inside a photo), got {cfg.width}x{cfg.height}")

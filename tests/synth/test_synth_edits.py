@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from qimage.synth.runner import KINDS, RunConfig, make_sample
+from qimage.synth.runner import FULL_KINDS, RunConfig, make_sample
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", FULL_KINDS)
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_edit_pairs_differ_only_where_instructed(kind, lang, quad_mask):
     cfg = RunConfig(kind=kind, n=6, out=".", lang=lang, width=224, height=224, seed=13, edit_pairs=True)
