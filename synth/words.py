@@ -13,10 +13,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageDraw
-
 from . import colors
-from .layout import Block, draw_block, fit
+from .layout import Block, fit
+from .pure import render  # the same drawing: one text block on a plain background
 from .sample import SCHEMA_VERSION, Sample, build, quad_json
 
 LENGTH = 4
@@ -70,12 +69,6 @@ def plan(ctx, rng, lang: str) -> Plan:
         if block is not None and len(block.lines) == 1:
             return Plan(W, H, word, bg, fg, block)
     raise RuntimeError("words: no single-line layout found in 20 tries")
-
-
-def render(ctx, p: Plan) -> Image.Image:
-    img = Image.new("RGB", (p.width, p.height), p.bg.rgb)
-    draw_block(ImageDraw.Draw(img), ctx.lib, p.block, p.fg.rgb)
-    return img
 
 
 def to_sample(ctx, p: Plan, rng) -> Sample:
