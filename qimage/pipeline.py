@@ -128,7 +128,8 @@ class Pipeline:
         embeds, mask = self.encode(prompts)
         do_cfg = cfg > 1
         if do_cfg:
-            neg, neg_mask = self.encode([negative_prompt] * b)
+            neg, neg_mask = self.encode([negative_prompt])  # once, not once per prompt: the same for all
+            neg, neg_mask = neg.expand(b, -1, -1), neg_mask.expand(b, -1)
             embeds, mask = pad_cat([embeds, neg], [mask, neg_mask])
 
         shapes = [(1, lh // 2, lw // 2)]
