@@ -11,6 +11,15 @@ exactly the BPE merges that rebuild the system line's words: the prefix is then 
 the system part, and the conditioning is the user's prompt plus the assistant header, as for the real model.
 The merges join a space and lowercase letters, plus the chains of ``Describe``, ``system`` and ``user`` (which can
 also fire inside other words: "museum" becomes m, use, u, m); quoted uppercase words always stay one token per byte.
+
+Two more vocabulary choices serve the toy's captions, ``On a <bg> background, displaying <fg> text "WORD".``:
+- the caption's fixed words (``On``, `` displaying``, `` "``, ``".``) are merged too, so a 4-letter word is 4 of ~20
+  conditioning tokens rather than 4 of ~45 bytes;
+- every colour name is one added token with its leading space (`` light gray``, `` navy blue``, `` white``), matched
+  before pre-tokenisation so that two-word names are one token as well. Then the quoted letters sit at the same token
+  positions whatever the colours, and the denoiser can bind letter k to its place in the image by position, which is
+  what the probes found a small model learns in minutes (docs/toy.md). Colour names only match with the leading space,
+  so the tokenisation stays lossless (decode gives the text back byte for byte).
 """
 from __future__ import annotations
 
@@ -22,6 +31,15 @@ SPECIAL_TOKENS = (
     "<|endoftext|>", "<|im_start|>", "<|im_end|>",
     "<|vision_start|>", "<|vision_end|>", "<|image_pad|>", "<|video_pad|>",
 )
+
+
+# The colour names of the synthesisers' palette (qimage.synth.colors; a test keeps the two lists equal).
+COLOR_NAMES = (
+    "white", "off-white", "light gray", "gray", "dark gray", "black", "red", "dark red", "pink", "orange", "yellow",
+    "cream", "beige", "brown", "green", "dark green", "light green", "teal", "light blue", "blue", "navy blue",
+    "purple", "lavender",
+)
+CAPTION_WORDS = ("On", " displaying", ' "', '".')
 
 
 @functools.cache
@@ -40,9 +58,9 @@ def _pretokens(text: str) -> list[str]:
 
 
 def template_merges() -> list[tuple[str, str]]:
-    """Left-to-right merge chains that turn each word of the template's system prefix into one token."""
+    """Left-to-right merge chains that turn each word of the template's system prefix (and caption words) into a token."""
     system_part = PROMPT_TEMPLATE.split("<|im_start|>user")[0].split("<|im_start|>")[1].split("<|im_end|>")[0]
-    words = _pretokens(system_part) + ["user", "assistant"]
+    words = _pretokens(system_part) + ["user", "assistant", *CAPTION_WORDS]
     sym = byte_symbols()
     merges, seen = [], set()
     for word in words:
@@ -76,6 +94,9 @@ def build_byte_tokenizer():
     tok.add_special_tokens(
         {"additional_special_tokens": [AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS[1:]]}
     )
+    # longest first, so " light gray" wins over " gray" wherever both could match
+    colors = sorted(COLOR_NAMES, key=len, reverse=True)
+    tok.add_tokens([AddedToken(" " + c, normalized=False, special=False) for c in colors])
     tok.model_max_length = 32768
     n = len(tok(PROMPT_TEMPLATE.split("{}")[0])["input_ids"])
     if n != TEMPLATE_DROP:  # the whole point of this tokenizer; fail loudly if a transformers change breaks it
