@@ -55,3 +55,28 @@ def test_max_sequence_length_truncates(tiny_model_dir, limit):
     pipe = QwenImagePipeline.from_pretrained(tiny_model_dir)
     embeds, mask = encode_prompts(pipe.text_encoder, pipe.tokenizer, PROMPTS, "cpu", max_sequence_length=limit)
     assert embeds.shape[1] == min(limit, max(len(tok_ids(p)) for p in PROMPTS) - TEMPLATE_DROP)
+
+
+def test_colour_names_are_the_synth_palette_and_single_tokens():
+    from qimage.synth import colors
+    from qimage.tokenizer import COLOR_NAMES
+
+    assert sorted(COLOR_NAMES) == sorted(c.name for c in colors.PALETTE)
+    tok = build_byte_tokenizer()
+    for name in COLOR_NAMES:
+        assert tok.convert_ids_to_tokens(tok(f"a {name} star")["input_ids"])[1] == " " + name
+
+
+def test_quoted_letters_sit_at_the_same_positions_whatever_the_colours():
+    from qimage.tokenizer import COLOR_NAMES
+
+    tok = build_byte_tokenizer()
+    layouts = set()
+    for bg in COLOR_NAMES:
+        for fg in ("black", "navy blue", "off-white"):
+            prompt = f'On a {bg} background, displaying {fg} text "WXYZ".'
+            ids = tok(PROMPT_TEMPLATE.format(prompt))["input_ids"][TEMPLATE_DROP:]
+            pieces = tok.convert_ids_to_tokens(ids)
+            layouts.add(tuple(i for i, p in enumerate(pieces) if p in "WXYZ"))
+            assert tok.decode(tok(prompt)["input_ids"]) == prompt  # lossless
+    assert layouts == {(9, 10, 11, 12)}
