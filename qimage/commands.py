@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("prompt", nargs="?", help="the prompt (or use --prompts-file)")
     g.add_argument("--prompts-file", help="a UTF-8 file with one prompt per line; image k uses seed + k")
     g.add_argument("-o", "--output", required=True, help="OUT.png for one prompt, a directory for --prompts-file")
-    g.add_argument("--model", required=True, help="model directory (diffusers QwenImagePipeline layout)")
+    g.add_argument("--model", help="model directory (diffusers QwenImagePipeline layout; default: the shipped toy)")
     g.add_argument("--size", help="WxH in pixels, multiples of 16 (default: the model's, else 1024x1024)")
     g.add_argument("--steps", type=int, help="sampling steps (default: the model's, else 50)")
     g.add_argument("--cfg", type=float, help="true-CFG scale; <= 1 disables CFG (default: the model's, else 4)")
@@ -89,9 +89,10 @@ def cmd_generate(args) -> int:
     _quiet_libraries()
     from tqdm.auto import tqdm
 
+    from qimage.model_dir import resolve_model
     from qimage.pipeline import Pipeline
 
-    pipe = Pipeline.load(args.model, device=args.device)
+    pipe = Pipeline.load(resolve_model(args.model), device=args.device)
     width, height = size[0] or pipe.settings.width, size[1] or pipe.settings.height
     pipe.check_size(width, height)
     kwargs = dict(width=width, height=height, steps=args.steps, cfg=args.cfg, negative_prompt=args.negative)

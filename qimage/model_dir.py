@@ -13,6 +13,9 @@ from pathlib import Path
 
 from qimage.errors import UserError
 
+# The toy trained by `qimage train recipe toy` (docs/toy.md), shipped inside the package: the default model of
+# `qimage generate`, `qimage eval` and `qimage demo`.
+SHIPPED_TOY = Path(__file__).resolve().parent / "toy"
 COMPONENTS = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
 MODEL_INDEX = {
     "_class_name": "QwenImagePipeline",
@@ -24,6 +27,15 @@ MODEL_INDEX = {
 }
 _CONFIG_FILE = {"transformer": "config.json", "vae": "config.json", "text_encoder": "config.json",
                 "tokenizer": "tokenizer_config.json", "scheduler": "scheduler_config.json"}
+
+
+def resolve_model(path=None) -> Path:
+    """`path` checked as a model directory; None means the shipped toy."""
+    if path is None:
+        if not (SHIPPED_TOY / "model_index.json").is_file():
+            raise UserError("no shipped toy model in this install; pass --model DIR")
+        path = SHIPPED_TOY
+    return check_model_dir(path)
 
 
 def check_model_dir(path) -> Path:

@@ -25,7 +25,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--decoder-only", action="store_true", help="freeze the encoder (and latent statistics)")
     v.add_argument("--no-progress", action="store_true", help="no progress bar")
     v.set_defaults(func=cmd_vae)
+    r = tsub.add_parser("recipe", help="run a whole training recipe (data, VAE, denoiser, eval) with one command")
+    r.add_argument("recipe", help="a built-in recipe name (toy) or a recipe YAML file")
+    r.add_argument("--dry-run", action="store_true", help="print the steps that would run, run nothing")
+    r.set_defaults(func=cmd_recipe)
     t.set_defaults(func=lambda args: (t.print_help(), 2)[1])
+
+    d = sub.add_parser("demo", help="synthesise, clean, fine-tune the shipped toy, generate, evaluate: one HTML report")
+    d.add_argument("-o", "--out", default="out/demo", help="output directory (default out/demo)")
+    d.add_argument("--model", help="model directory to fine-tune (default: the shipped toy)")
+    d.add_argument("--seed", type=int, default=0, help="seed of the data, training and samples")
+    d.add_argument("--steps", type=int, default=60, help="fine-tuning steps (default 60)")
+    d.set_defaults(func=cmd_demo)
 
     e = sub.add_parser("eval", help="OCR read-back of held-out words and a GenEval-style scenes score")
     e.add_argument("--model", help="model directory (default: the shipped toy)")
@@ -69,6 +80,21 @@ def cmd_vae(args) -> int:
 
     report = run(cfg, out=args.out, decoder_only=args.decoder_only, progress=not args.no_progress)
     print(f"PSNR {report['before']['psnr']:.2f} -> {report['after']['psnr']:.2f} dB; model in {report['model']}")
+    return 0
+
+
+def cmd_recipe(args) -> int:
+    from .recipe import run
+
+    run(args.recipe, dry_run=args.dry_run)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    _positive(args.steps, "--steps")
+    from .demo import run
+
+    run(args.out, model=args.model, seed=args.seed, steps=args.steps)
     return 0
 
 

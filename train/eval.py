@@ -36,7 +36,6 @@ COLOR_PAIRS = (
     ("cream", "dark red"), ("dark green", "white"), ("light blue", "black"), ("dark gray", "orange"),
 )
 PROMPT = 'On a {bg} background, displaying {fg} text "{word}".'
-SHIPPED_MODEL = Path(__file__).resolve().parent / "toy"  # the shipped toy, once trained (issue 5)
 
 
 def word_items(n: int) -> list[dict]:
@@ -215,14 +214,10 @@ def run(model=None, output="eval.json", words: int = 48, scenes: int = 32, size=
         seed: int = 0, device="auto", batch: int = 8) -> dict:
     from qimage.commands import _quiet_libraries, parse_size
     from qimage.grid import image_grid
-    from qimage.model_dir import check_model_dir
+    from qimage.model_dir import resolve_model
     from qimage.pipeline import Pipeline
 
-    if model is None:
-        if not (SHIPPED_MODEL / "model_index.json").is_file():
-            raise UserError("no shipped toy model in this install yet; pass --model DIR")
-        model = SHIPPED_MODEL
-    check_model_dir(model)
+    model = resolve_model(model)
     _quiet_libraries()
     pipe = Pipeline.load(model, device=device)
     W, H = parse_size(size) if size else (pipe.settings.width, pipe.settings.height)

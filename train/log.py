@@ -32,8 +32,17 @@ class CsvLog:
             return list(csv.DictReader(f))
 
 
+COLORS = [(30, 90, 200), (220, 90, 30), (40, 150, 60), (150, 60, 170)]
+
+
 def plot_curve(points: list[tuple[float, float]], path, title: str = "loss", size=(640, 360), log_y: bool = True):
     """A line plot of (x, y) points with axis ticks, saved as PNG. Log y makes the slow tail of a loss readable."""
+    plot_curves({"": points}, path, title, size, log_y)
+
+
+def plot_curves(series: dict[str, list[tuple[float, float]]], path, title: str = "", size=(640, 360),
+                log_y: bool = False, y_range: tuple[float, float] | None = None):
+    """Several named lines on shared axes (a legend when they have names), saved as PNG."""
     from PIL import Image, ImageDraw
 
     W, H = size
@@ -41,14 +50,15 @@ def plot_curve(points: list[tuple[float, float]], path, title: str = "loss", siz
     im = Image.new("RGB", size, "white")
     d = ImageDraw.Draw(im)
     d.text((left, 6), title, fill="black")
-    pts = [(x, y) for x, y in points if y == y and (y > 0 or not log_y)]
+    series = {k: [(x, y) for x, y in v if y == y and (y > 0 or not log_y)] for k, v in series.items()}
+    pts = [p for v in series.values() for p in v]
     if len(pts) < 2:
         im.save(path)
         return
     f = (lambda v: math.log10(v)) if log_y else (lambda v: v)
     xs, ys = [p[0] for p in pts], [f(p[1]) for p in pts]
     x0, x1 = min(xs), max(xs)
-    y0, y1 = min(ys), max(ys)
+    y0, y1 = y_range if y_range else (min(ys), max(ys))
     if y1 - y0 < 1e-9:
         y0, y1 = y0 - 0.5, y1 + 0.5
     x1 = x1 if x1 > x0 else x0 + 1
@@ -66,5 +76,13 @@ def plot_curve(points: list[tuple[float, float]], path, title: str = "loss", siz
         xx, _ = px(xv, y0)
         d.line((xx, H - bottom, xx, H - bottom + 4), fill="black")
         d.text((xx - 10, H - bottom + 8), f"{xv:.0f}", fill="black")
-    d.line([px(x, y) for x, y in zip(xs, ys)], fill=(30, 90, 200), width=2)
+    for i, (name, v) in enumerate(series.items()):
+        color = COLORS[i % len(COLORS)]
+        line = [px(x, f(y)) for x, y in v]
+        if len(line) > 1:
+            d.line(line, fill=color, width=2)
+        for x, y in line:
+            d.ellipse((x - 2, y - 2, x + 2, y + 2), fill=color)
+        if name:
+            d.text((left + 8, top + 6 + 14 * i), name, fill=color)
     im.save(path)

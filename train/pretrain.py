@@ -30,12 +30,22 @@ from .config import PretrainConfig, parse_size
 from .data import Schedule, caption_text, read_source
 from .ema import make_ema
 from .encode import FrozenEncoders
-from .log import CsvLog, plot_curve
+from .log import CsvLog, plot_curve, plot_curves
 
 # The pipeline's default negative prompt: CFG's unconditional pass sees exactly what dropped captions trained on.
 EMPTY_CAPTION = " "
 EVAL_FIELDS = ["step", "ocr_exact", "char_acc", "scenes"]
 LOG_FIELDS = ["step", "stage", "source", "bucket", "loss", "loss_avg", "lr", "grad_norm", "samples_per_s", "elapsed_s"]
+
+
+def plot_eval(csv_path: Path, png_path: Path) -> None:
+    """The eval's learning curve: each metric of eval.csv against the step."""
+    import csv
+
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    series = {k: [(float(r["step"]), float(r[k])) for r in rows if r.get(k)] for k in EVAL_FIELDS[1:]}
+    plot_curves(series, png_path, title="eval of the EMA weights", y_range=(0.0, 1.0))
 
 
 def step_generator(seed: int, step: int) -> torch.Generator:
@@ -174,6 +184,7 @@ class Trainer:
         pipe.settings.negative = EMPTY_CAPTION
         summary = evaluate(pipe, size, lg.eval_words, lg.eval_scenes, lg.sample_steps, lg.sample_cfg, lg.sample_seed)[0]
         self.eval_log.write({"step": self.step, **{k: f"{summary[k]:.4f}" for k in EVAL_FIELDS[1:] if k in summary}})
+        plot_eval(self.out / "eval.csv", self.out / "eval.png")
 
     # --- one step ----------------------------------------------------------------------------------------------
     def train_step(self, schedule: Schedule, local_step: int) -> dict:
@@ -317,6 +328,10 @@ def run(cfg: PretrainConfig, out=None, resume: bool = False, stop_at: int | None
             import yaml
 
             (root / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
-        return trainer.fit(stop_at, max_minutes)
+        result = trainer.fit(stop_at, max_minutes)
+        if world.main and not result["stopped"]:
+            # the finished marker a recipe step waits for (an interrupted run has a checkpoint but no marker)
+            write_json_atomic(root / "done.json", {"step": result["step"]})
+        return result
     finally:
         distributed.shutdown(world)

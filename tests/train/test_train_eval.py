@@ -66,6 +66,8 @@ def test_eval_command_writes_json_and_table(tmp_path, tiny_model_dir, capsys):
 
 
 def test_eval_without_a_shipped_model_is_a_user_error(capsys, monkeypatch, tmp_path):
-    monkeypatch.setattr(ev, "SHIPPED_MODEL", tmp_path / "toy")
+    import qimage.model_dir
+
+    monkeypatch.setattr(qimage.model_dir, "SHIPPED_TOY", tmp_path / "toy")
     assert main(["eval"]) == 2
     assert "no shipped toy" in capsys.readouterr().err

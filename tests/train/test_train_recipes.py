@@ -1,19 +1,38 @@
-"""Every shipped recipe is a valid config (strict keys, checked values) and ships as package data."""
+"""Every shipped recipe is valid: stage configs (strict keys, checked values) and the step lists that chain them."""
+import shlex
 from pathlib import Path
 
 import pytest
 
 import qimage.train
+from qimage.train import recipe as recipe_mod
 from qimage.train.config import PretrainConfig, VaeConfig, load
 
 RECIPES = sorted((Path(qimage.train.__file__).parent / "recipes").glob("*.yaml"))
+STEP_LISTS = [p for p in RECIPES if recipe_mod._is_recipe(p)]
+CONFIGS = [p for p in RECIPES if p not in STEP_LISTS]
 
 
-@pytest.mark.parametrize("path", RECIPES, ids=[p.name for p in RECIPES])
-def test_recipe_loads(path):
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_stage_config_loads(path):
     cfg = load(VaeConfig if "vae" in path.name else PretrainConfig, path)
     assert cfg.sources
 
 
+@pytest.mark.parametrize("path", STEP_LISTS, ids=[p.name for p in STEP_LISTS])
+def test_step_list_names_existing_configs_and_commands(path):
+    from qimage.cli import build_parser
+
+    parser = build_parser()
+    rec = recipe_mod.load(path)
+    for step in rec.steps:
+        argv = recipe_mod._argv(step.run, {})
+        parser.parse_args(argv)  # every step is a valid qimage command line (SystemExit otherwise)
+        if "--config" in argv:
+            assert Path(argv[argv.index("--config") + 1]).is_file()
+
+
 def test_recipes_exist():
-    assert {p.name for p in RECIPES} >= {"toy-vae.yaml", "toy-pretrain.yaml"}
+    assert {p.name for p in CONFIGS} >= {"toy-vae.yaml", "toy-vae-decoder.yaml", "toy-pretrain.yaml"}
+    assert [p.name for p in STEP_LISTS] == ["toy.yaml"]
+    assert recipe_mod.find("toy") == recipe_mod.RECIPES / "toy.yaml"
