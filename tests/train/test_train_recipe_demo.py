@@ -1,0 +1,71 @@
+"""`qimage train recipe` (steps skipped once done, the failing step named) and `qimage demo` end to end on a tiny model."""
+import json
+
+import pytest
+
+from qimage.cli import main
+
+
+def _write(path, text):
+    path.write_text(text)
+    return path
+
+
+def test_recipe_runs_steps_skips_finished_ones_and_names_the_failure(tmp_path, capsys):
+    rec = _write(tmp_path / "r.yaml", f"""
+out: {tmp_path}/run
+steps:
+  - {{name: init, run: init {tmp_path}/m --preset tiny, creates: {tmp_path}/m/model_index.json}}
+  - {{name: bad, run: generate x --model {tmp_path}/missing -o {tmp_path}/x.png}}
+""")
+    assert main(["train", "recipe", str(rec)]) == 2
+    err = capsys.readouterr().err
+    assert "step 'bad' failed" in err and err.strip().count("\n") <= 1 + err.count("does not exist")
+    times = json.loads((tmp_path / "run" / "recipe.json").read_text())
+    assert set(times["steps"]) == {"init"} and times["steps"]["init"]["seconds"] > 0
+    assert main(["train", "recipe", str(rec)]) == 2
+    assert "[1/2] init: done" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("steps: []", "`steps` is empty"),
+    ("steps: [{name: a, run: x, creats: y}]", "unknown key 'creats'"),
+    ("steps: [{name: a}]", "needs `name` and `run`"),
+    ("steps: [{name: a, run: x, resume: y}]", "needs both `resume` and `resume_if`"),
+])
+def test_bad_recipes_are_one_line_errors(tmp_path, capsys, text, needle):
+    assert main(["train", "recipe", str(_write(tmp_path / "r.yaml", text))]) == 2
+    assert needle in capsys.readouterr().err
+
+
+def test_generate_defaults_to_the_shipped_toy(tmp_path, monkeypatch, tiny_model_dir):
+    import qimage.model_dir
+
+    monkeypatch.setattr(qimage.model_dir, "SHIPPED_TOY", tiny_model_dir)
+    assert main(["generate", "a red kite", "-o", str(tmp_path / "k.png"), "--steps", "1", "--size", "32x32"]) == 0
+    assert (tmp_path / "k.png").is_file()
+    monkeypatch.setattr(qimage.model_dir, "SHIPPED_TOY", tmp_path / "none")
+    assert main(["generate", "a red kite", "-o", str(tmp_path / "k.png")]) == 2
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_on_a_tiny_model(tmp_path, tiny_model_dir):
+    from qimage.train import demo
+
+    out = tmp_path / "demo"
+    report = demo.run(out, model=tiny_model_dir, steps=2, n_words=12, n_scenes=6, eval_words=2, eval_scenes=2)
+    page = report.read_text()
+    data = json.loads((out / "data" / "clean" / "report.json").read_text())
+    counts = data["counts"]
+    assert counts["conserved"] and counts["inputs"] == counts["kept"] + counts["rejected"]
+    assert counts["kept"] >= 12  # the renders pass the demo's data recipe
+    rejected = {f["name"] for st in data["stages_detail"] for f in st["filters"] if f.get("rejected")}
+    assert {"broken_file", "duplicate", "invalid_caption"} <= rejected  # the planted bad inputs
+    for path in ("finetune/model/model_index.json", "finetune/loss.png", "samples/before/grid.png",
+                 "samples/after/grid.png", "eval/before.json", "eval/after.json"):
+        assert (out / path).is_file(), path
+        if path.endswith(".png"):
+            assert path in page
+    for name in demo.STEP_TEXT:
+        assert name in page
+    assert "shipped toy" in page and "fine-tuned" in page
