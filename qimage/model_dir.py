@@ -138,7 +138,7 @@ def init_model_dir(path, preset: str = "tiny", seed: int = 0):
 
     from qimage.models import MMDiT
     from qimage.presets import PRESETS, SCHEDULER_CONFIG
-    from qimage.text_encoder import tiny_text_encoder_config
+    from qimage.text_encoder import make_ngram_encoder, tiny_text_encoder_config
     from qimage.tokenizer import build_byte_tokenizer
 
     if preset not in PRESETS:
@@ -151,5 +151,7 @@ def init_model_dir(path, preset: str = "tiny", seed: int = 0):
     transformer = MMDiT(**p.transformer)
     vae = AutoencoderKLQwenImage(**p.vae)
     text_encoder = Qwen2_5_VLForConditionalGeneration(tiny_text_encoder_config(**p.text_encoder))
+    if p.text_encoder_design == "ngram":
+        make_ngram_encoder(text_encoder, seed=seed)
     scheduler = FlowMatchEulerDiscreteScheduler(**SCHEDULER_CONFIG)
     return write_model_dir(root, transformer, vae, text_encoder, build_byte_tokenizer(), scheduler)

@@ -1,7 +1,8 @@
 """Named model sizes. A preset is the config of every component of a model directory.
 
 ``tiny``: the smallest model that exercises every code path (tests, CI). ``toy``: the size the shipped toy trains at on
-a CPU (a 3.7M-parameter denoiser as in the probes of docs/, a 4x VAE with 8 latent channels, a one-layer text encoder).
+a CPU (a 3.7M-parameter denoiser as in the probes of docs/toy.md, a 4x VAE with 8 latent channels, a one-layer
+text encoder built as a fixed n-gram encoder).
 ``qwen-image``: the released model's transformer and VAE sizes, for reference and for meta-device checks.
 """
 from __future__ import annotations
@@ -34,6 +35,9 @@ class Preset:
     vae: dict
     text_encoder: dict = field(default_factory=dict)  # kwargs of qimage.text_encoder.tiny_text_encoder_config
     default_size: tuple[int, int] = (64, 64)  # (W, H)
+    # "random": PyTorch's init; "ngram": qimage.text_encoder.make_ngram_encoder (each token's feature holds itself
+    # and the three tokens before it, so a quoted letter's feature says which letter of the word it is)
+    text_encoder_design: str = "random"
 
 
 def _vae(base_dim: int, z_dim: int) -> dict:
@@ -64,6 +68,7 @@ PRESETS = {
         ),
         vae=_vae(16, 8),
         text_encoder=dict(hidden_size=128, layers=1, heads=4),
+        text_encoder_design="ngram",
         default_size=(128, 64),
     ),
 }

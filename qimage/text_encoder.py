@@ -93,3 +93,57 @@ def tiny_text_encoder_config(hidden_size: int = 64, layers: int = 1, heads: int 
         vision_start_token_id=ids["<|vision_start|>"],
         vision_end_token_id=ids["<|vision_end|>"],
     )
+
+
+@torch.no_grad()
+def make_ngram_encoder(model, offsets: tuple[int, ...] = (1, 2, 3), seed: int = 0, sharpness: float = 40.0):
+    """Sets a one-layer Qwen2.5-VL text model's weights so that it is a fixed n-gram encoder:
+
+        h_i = [ e(t_i) | e(t_{i-1}) | e(t_{i-2}) | e(t_{i-3}) ]        (one slot of hidden/(1+len(offsets)) each)
+
+    e(t) is a random token embedding confined to the first slot (norm sqrt(hidden), so the input RMSNorm leaves it
+    as is). Attention head m copies the token `offsets[m]` places back into slot m+1: its query and key are
+    constant (zero weights, bias only), q = u and k = R(offsets[m]) u with RoPE's own rotation, so after RoPE the
+    score of key j for query i is sharpness * mean_f cos(theta_f (i - j - offsets[m])), one sharp peak at
+    j = i - offsets[m] (theta_f >= 0.075 with Qwen's base, no alias within the first ~80 tokens); the value is the
+    first slot. The MLP is zero. Heads beyond len(offsets) are off.
+
+    Why: a frozen random encoder gives every letter a feature that says which letter it is but not which one of the
+    word it is (positions live only in RoPE), and the probes found a small denoiser binds letters to places in
+    minutes when the conditioning says the letter's index. Here letter k of a quoted word carries the quote mark
+    k+1 places back (and its neighbours, and for the first letter the text colour), so its index is in its feature.
+    It stays a Qwen2.5-VL in form: diffusers loads it, and a real Qwen-Image directory simply replaces it.
+    """
+    lm = model.model.language_model if hasattr(model, "model") else model
+    cfg = lm.config
+    H, heads = cfg.hidden_size, cfg.num_attention_heads
+    d = H // heads
+    n_slots = 1 + len(offsets)
+    if len(lm.layers) != 1 or cfg.num_key_value_heads != heads or len(offsets) > heads or H % n_slots or d < H // n_slots:
+        raise ValueError("make_ngram_encoder needs one layer, no grouped KV, and hidden divisible into the slots")
+    s = H // n_slots
+    g = torch.Generator().manual_seed(seed)
+    emb = torch.zeros_like(lm.embed_tokens.weight)
+    e = torch.randn(emb.shape[0], s, generator=g)
+    emb[:, :s] = e / e.norm(dim=1, keepdim=True) * H ** 0.5
+    lm.embed_tokens.weight.copy_(emb)
+    layer = lm.layers[0]
+    att = layer.self_attn
+    for lin in (att.q_proj, att.k_proj, att.v_proj, att.o_proj, layer.mlp.gate_proj, layer.mlp.up_proj,
+                layer.mlp.down_proj):
+        lin.weight.zero_()
+        if lin.bias is not None:
+            lin.bias.zero_()
+    for norm in (layer.input_layernorm, layer.post_attention_layernorm, lm.norm):
+        norm.weight.fill_(1.0)
+    inv_freq = lm.rotary_emb.inv_freq.float().cpu()  # (d/2,): text positions are equal on all three mrope axes
+    u = torch.full((d,), (sharpness * d ** 0.5 / (d // 2)) ** 0.5)  # q.k / sqrt(d) = sharpness * mean cos
+    for m, off in enumerate(offsets):
+        ang = off * inv_freq
+        cos, sin = torch.cat([ang.cos(), ang.cos()]), torch.cat([ang.sin(), ang.sin()])
+        half = torch.cat([-u[d // 2:], u[: d // 2]])  # rotate_half(u)
+        att.q_proj.bias[m * d:(m + 1) * d] = u
+        att.k_proj.bias[m * d:(m + 1) * d] = u * cos + half * sin  # the key as RoPE would rotate it by `off`
+        att.v_proj.weight[m * d:m * d + s, :s] = torch.eye(s)
+        att.o_proj.weight[(m + 1) * s:(m + 2) * s, m * d:m * d + s] = torch.eye(s)
+    return model

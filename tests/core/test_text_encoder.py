@@ -80,3 +80,29 @@ def test_quoted_letters_sit_at_the_same_positions_whatever_the_colours():
             layouts.add(tuple(i for i, p in enumerate(pieces) if p in "WXYZ"))
             assert tok.decode(tok(prompt)["input_ids"]) == prompt  # lossless
     assert layouts == {(9, 10, 11, 12)}
+
+
+def test_ngram_encoder_features_hold_each_token_and_the_three_before_it():
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    from qimage.text_encoder import make_ngram_encoder, tiny_text_encoder_config
+
+    tok = build_byte_tokenizer()
+    model = Qwen2_5_VLForConditionalGeneration(tiny_text_encoder_config(hidden_size=128, layers=1, heads=4)).eval()
+    make_ngram_encoder(model, seed=3)
+    prompt = 'On a navy blue background, displaying yellow text "MILK".'
+    embeds, _ = encode_prompts(model, tok, [prompt], "cpu")
+    full = tok(PROMPT_TEMPLATE.format(prompt))["input_ids"]
+    ids = full[TEMPLATE_DROP:]
+    table = torch.nn.functional.normalize(model.model.language_model.embed_tokens.weight[:, :32], dim=1)
+    slots = torch.nn.functional.normalize(embeds[0].reshape(len(ids), 4, 32), dim=-1)
+    for i in range(len(ids)):
+        for back in range(4):
+            token = full[TEMPLATE_DROP + i - back]
+            sims = slots[i, back] @ table.T
+            assert sims.argmax().item() == token and sims[token] > 0.99, (i, back)
+    # the letters of the quoted word: the quote mark sits k+1 places back from letter k, so each knows its index
+    quote = tok.convert_tokens_to_ids('Ġ"')
+    k0 = tok.convert_ids_to_tokens(ids).index("M")
+    for k in range(3):
+        assert (slots[k0 + k, k + 1] @ table[quote]) > 0.99
