@@ -95,6 +95,7 @@ def cmd_generate(args) -> int:
     pipe = Pipeline.load(resolve_model(args.model), device=args.device)
     width, height = size[0] or pipe.settings.width, size[1] or pipe.settings.height
     pipe.check_size(width, height)
+    pipe.check_steps(pipe.settings.steps if args.steps is None else args.steps)
     kwargs = dict(width=width, height=height, steps=args.steps, cfg=args.cfg, negative_prompt=args.negative)
 
     images = []

@@ -82,6 +82,13 @@ class Pipeline:
         embeds, mask = encode_prompts(self.text_encoder, self.tokenizer, list(prompts), self.device)
         return embeds.to(self.transformer.dtype), mask
 
+    def check_steps(self, steps: int) -> None:
+        if steps < 1:
+            raise UserError(f"steps must be at least 1, got {steps}")
+        if steps == 1 and self.scheduler.config.get("shift_terminal"):
+            # the terminal stretch divides by (1 - last sigma): NaN sigmas for one step (diffusers' pipeline too)
+            raise UserError("steps must be at least 2 with this scheduler (its shift_terminal needs two sigmas)")
+
     def check_size(self, width: int, height: int):
         if width <= 0 or height <= 0 or width % self.multiple or height % self.multiple:
             raise UserError(f"size {width}x{height} is not a positive multiple of {self.multiple} in both dimensions")
@@ -117,8 +124,7 @@ class Pipeline:
         steps = s.steps if steps is None else steps
         cfg = s.cfg if cfg is None else cfg
         negative_prompt = s.negative if negative_prompt is None else negative_prompt
-        if steps < 1:
-            raise UserError(f"steps must be at least 1, got {steps}")
+        self.check_steps(steps)
         self.check_size(width, height)
         seeds = [seeds + k for k in range(len(prompts))] if isinstance(seeds, int) else list(seeds)
         if len(seeds) != len(prompts):

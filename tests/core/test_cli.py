@@ -25,6 +25,7 @@ def assert_one_line_error(res, needle):
         (["--size", "65x64"], "multiple of 16"),
         (["--size", "big"], "--size"),
         (["--steps", "0"], "--steps"),
+        (["--steps", "1"], "at least 2"),  # shift_terminal: one step would give NaN sigmas
     ],
 )
 def test_bad_generate_arguments(tiny_model_dir, tmp_path, args, needle):
