@@ -42,7 +42,7 @@ def test_generate_defaults_to_the_shipped_toy(tmp_path, monkeypatch, tiny_model_
     import qimage.model_dir
 
     monkeypatch.setattr(qimage.model_dir, "SHIPPED_TOY", tiny_model_dir)
-    assert main(["generate", "a red kite", "-o", str(tmp_path / "k.png"), "--steps", "1", "--size", "32x32"]) == 0
+    assert main(["generate", "a red kite", "-o", str(tmp_path / "k.png"), "--steps", "2", "--size", "32x32"]) == 0
     assert (tmp_path / "k.png").is_file()
     monkeypatch.setattr(qimage.model_dir, "SHIPPED_TOY", tmp_path / "none")
     assert main(["generate", "a red kite", "-o", str(tmp_path / "k.png")]) == 2
