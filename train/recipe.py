@@ -95,7 +95,7 @@ def load(path: Path) -> Recipe:
 
 def _argv(line: str, variables: dict) -> list[str]:
     for key, value in {"recipes": str(RECIPES), **variables}.items():
-        line = line.replace("{" + key + "}", str(value))
+        line = line.replace("{" + key + "}", shlex.quote(str(value)))  # paths with spaces stay one argument
     return shlex.split(line)
 
 

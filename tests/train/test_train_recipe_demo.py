@@ -69,3 +69,10 @@ def test_demo_end_to_end_on_a_tiny_model(tmp_path, tiny_model_dir):
     for name in demo.STEP_TEXT:
         assert name in page
     assert "shipped toy" in page and "fine-tuned" in page
+
+
+def test_recipe_variables_with_spaces_stay_one_argument():
+    from qimage.train.recipe import _argv
+
+    assert _argv("data run {out}/raw -o {out}/clean", {"out": "/tmp/my demo"}) == \
+        ["data", "run", "/tmp/my demo/raw", "-o", "/tmp/my demo/clean"]
