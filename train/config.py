@@ -171,23 +171,28 @@ def from_dict(cls, data: dict, where: str = "config"):
     return cls(**kwargs)
 
 
-def load(cls, path):
-    """Reads a YAML config file into `cls`, checking it (see `check`)."""
+def read_yaml(cls, path, what: str = "config file"):
+    """An instance of dataclass `cls` from a YAML mapping file; every way the file can be wrong is one UserError."""
     import yaml
 
     p = Path(path)
     if not p.is_file():
-        raise UserError(f"config file {p} does not exist")
+        raise UserError(f"{what} {p} does not exist")
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as e:
         first = str(e).strip().splitlines()[0]
-        raise UserError(f"config file {p} is not valid YAML: {first}") from None
+        raise UserError(f"{what} {p} is not valid YAML: {first}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise UserError(f"config file {p} must be a mapping of keys to values")
-    cfg = from_dict(cls, data, p.name)
+        raise UserError(f"{what} {p} must be a mapping of keys to values")
+    return from_dict(cls, data, p.name)
+
+
+def load(cls, path):
+    """Reads a YAML config file into `cls`, checking it (see `check`)."""
+    cfg = read_yaml(cls, path)
     check(cfg)
     return cfg
 

@@ -5,7 +5,7 @@
 
 A recipe is a mapping with `steps`, each step a mapping:
 
-    name:     what the step is (shown in progress and in the summary)
+    name:     the step's name (shown in progress and in the summary); `what`: optionally, what it does
     run:      a `qimage` command line (without the leading `qimage`); ``{recipes}`` is the folder of the built-in
               recipes, so a recipe can name its own stage configs (`qimage demo` passes more such variables)
     creates:  a path the step leaves behind when it has finished; a step whose `creates` exists is skipped
@@ -29,7 +29,7 @@ from pathlib import Path
 from qimage.errors import UserError
 
 from .checkpoint import write_json_atomic
-from .config import from_dict
+from .config import read_yaml
 
 RECIPES = Path(__file__).resolve().parent / "recipes"
 
@@ -39,6 +39,7 @@ class Step:
     name: str = ""
     run: str = ""
     creates: str = ""
+    what: str = ""  # one sentence for reports
     resume: str = ""
     resume_if: str = ""
 
@@ -73,15 +74,7 @@ def _is_recipe(path: Path) -> bool:
 
 
 def load(path: Path) -> Recipe:
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise UserError(f"recipe {path} is not valid YAML: {str(e).strip().splitlines()[0]}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"recipe {path} must be a mapping with `steps`")
-    recipe = from_dict(Recipe, data, path.name)
+    recipe = read_yaml(Recipe, path, "recipe")
     if not recipe.steps:
         raise UserError(f"recipe {path}: `steps` is empty")
     for i, s in enumerate(recipe.steps):
