@@ -45,18 +45,6 @@ filters:
   intensive_text: {enabled: true, max: 0.9}
   compression: {enabled: false}
 """
-STEP_TEXT = {
-    "synthesise words": "Rendered 4-letter words (never the held-out eval words) in the eval's caption format.",
-    "synthesise scenes": "Rendered coloured shapes with compositional captions (counts, colours, positions).",
-    "clean": "Ran the seven cleaning stages as Ray Data tasks; every input is kept or rejected with a reason.",
-    "fine-tune": "Fine-tuned the shipped toy on the kept Parquet shards with flow matching (EMA weights saved).",
-    "generate before": "Sampled the prompts below from the shipped toy.",
-    "generate after": "Sampled the same prompts and seeds from the fine-tuned model.",
-    "eval before": "OCR read-back and scenes score of the shipped toy.",
-    "eval after": "OCR read-back and scenes score of the fine-tuned model.",
-}
-
-
 def _plant(raw: Path) -> None:
     """Bad inputs the cleaning must catch: an empty file, a truncated PNG, a refusal caption, an exact duplicate.
     The captioned ones are photographs (scikit-image's samples), so only the planted fault can reject them."""
@@ -92,30 +80,36 @@ def _finetune_config(out: Path, model: Path, steps: int, seed: int) -> str:
         "ema_decay": 0.9,  # a short run: the saved EMA weights should reflect it
         "stages": [{"name": "demo", "steps": steps, "buckets": [SIZE]}],
         "log": {"every": 5, "checkpoint_every": steps, "sample_every": 0, "eval_every": 0,
-                "sample_steps": 20, "sample_cfg": 4.0, "prompts": PROMPTS[:2]},
+                "sample_steps": 20, "sample_cfg": 4.0},
     }
     return yaml.safe_dump(cfg, sort_keys=False)
 
 
 def recipe(out: Path, model: Path, n_words: int, n_scenes: int, eval_words: int, eval_scenes: int) -> Recipe:
     ev = f"--words {eval_words} --scenes {eval_scenes} --size {SIZE}"
+    gen = f"--prompts-file {{out}}/config/prompts.txt --size {SIZE}"
     steps = [
         Step("synthesise words", f"synth words -n {n_words} -o {{out}}/data/raw/words --size {SIZE} --seed {{seed}}",
-             "{out}/data/raw/words/manifest.json"),
+             "{out}/data/raw/words/manifest.json",
+             what="Rendered 4-letter words (never the held-out eval words) in the eval's caption format."),
         Step("synthesise scenes", f"synth scenes -n {n_scenes} -o {{out}}/data/raw/scenes --size {SIZE} --seed {{seed}}",
-             "{out}/data/raw/scenes/manifest.json"),
+             "{out}/data/raw/scenes/manifest.json",
+             what="Rendered coloured shapes with compositional captions (counts, colours, positions)."),
         Step("clean", "data run {out}/data/raw -o {out}/data/clean --recipe {out}/config/data-recipe.yaml",
-             "{out}/data/clean/report.json"),
+             "{out}/data/clean/report.json",
+             what="Ran the seven cleaning stages as Ray Data tasks; every input is kept or rejected with a reason."),
         Step("fine-tune", "train pretrain --config {out}/config/finetune.yaml", "{out}/finetune/done.json",
              resume="train pretrain --config {out}/config/finetune.yaml --resume",
-             resume_if="{out}/finetune/trainer_state.safetensors"),
-        Step("generate before", "generate --prompts-file {out}/config/prompts.txt --model {model} "
-             f"--size {SIZE} -o {{out}}/samples/before", "{out}/samples/before/grid.png"),
-        Step("generate after", "generate --prompts-file {out}/config/prompts.txt --model {out}/finetune/model "
-             f"--size {SIZE} -o {{out}}/samples/after", "{out}/samples/after/grid.png"),
-        Step("eval before", f"eval --model {{model}} {ev} -o {{out}}/eval/before.json", "{out}/eval/before.json"),
+             resume_if="{out}/finetune/trainer_state.safetensors",
+             what="Fine-tuned the shipped toy on the kept Parquet shards with flow matching (EMA weights saved)."),
+        Step("generate before", f"generate {gen} --model {{model}} -o {{out}}/samples/before",
+             "{out}/samples/before/grid.png", what="Sampled the prompts below from the shipped toy."),
+        Step("generate after", f"generate {gen} --model {{out}}/finetune/model -o {{out}}/samples/after",
+             "{out}/samples/after/grid.png", what="Sampled the same prompts and seeds from the fine-tuned model."),
+        Step("eval before", f"eval --model {{model}} {ev} -o {{out}}/eval/before.json", "{out}/eval/before.json",
+             what="OCR read-back and scenes score of the shipped toy."),
         Step("eval after", f"eval --model {{out}}/finetune/model {ev} -o {{out}}/eval/after.json",
-             "{out}/eval/after.json"),
+             "{out}/eval/after.json", what="OCR read-back and scenes score of the fine-tuned model."),
     ]
     return Recipe(out=str(out), description="qimage demo", steps=steps)
 
@@ -137,7 +131,7 @@ def run(out, model=None, seed: int = 0, steps: int = 60, n_words: int = 192, n_s
     _plant(out / "data" / "raw")
     rec = recipe(out, model, n_words, n_scenes, eval_words, eval_scenes)
     times = run_steps(rec, {"out": out, "model": model, "seed": seed}, label="demo")
-    report = write_report(out, model, times, time.perf_counter() - t0)
+    report = write_report(out, model, rec, times, time.perf_counter() - t0)
     print(f"demo finished in {(time.perf_counter() - t0) / 60:.1f} min; open {report}")
     return report
 
@@ -149,13 +143,13 @@ def _img(path: Path, out: Path, alt: str, width: int | None = None) -> str:
     return f'<img src="{html.escape(str(path.relative_to(out)))}" alt="{html.escape(alt)}"{w}>'
 
 
-def write_report(out: Path, model: Path, times: dict, wall: float) -> Path:
+def write_report(out: Path, model: Path, rec: Recipe, times: dict, wall: float) -> Path:
     """DIR/report.html: the steps with their times, data counts, loss curve, samples and the eval table."""
     esc = html.escape
     rows = []
-    for name, text in STEP_TEXT.items():
-        t = times.get("steps", {}).get(name, {})
-        rows.append(f"<tr><td>{esc(name)}</td><td>{esc(text)}</td><td><code>qimage {esc(t.get('command', ''))}</code>"
+    for step in rec.steps:
+        t = times.get("steps", {}).get(step.name, {})
+        rows.append(f"<tr><td>{esc(step.name)}</td><td>{esc(step.what)}</td><td><code>qimage {esc(t.get('command', ''))}</code>"
                     f"</td><td>{t.get('seconds', 0):.1f}</td></tr>")
     data = json.loads((out / "data" / "clean" / "report.json").read_text())
     counts = data["counts"]
