@@ -114,6 +114,8 @@ def make_ngram_encoder(model, offsets: tuple[int, ...] = (1, 2, 3), seed: int = 
     k+1 places back (and its neighbours, and for the first letter the text colour), so its index is in its feature.
     It stays a Qwen2.5-VL in form: diffusers loads it, and a real Qwen-Image directory simply replaces it.
     """
+    from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import rotate_half
+
     lm = model.model.language_model if hasattr(model, "model") else model
     cfg = lm.config
     H, heads = cfg.hidden_size, cfg.num_attention_heads
@@ -141,9 +143,8 @@ def make_ngram_encoder(model, offsets: tuple[int, ...] = (1, 2, 3), seed: int = 
     for m, off in enumerate(offsets):
         ang = off * inv_freq
         cos, sin = torch.cat([ang.cos(), ang.cos()]), torch.cat([ang.sin(), ang.sin()])
-        half = torch.cat([-u[d // 2:], u[: d // 2]])  # rotate_half(u)
         att.q_proj.bias[m * d:(m + 1) * d] = u
-        att.k_proj.bias[m * d:(m + 1) * d] = u * cos + half * sin  # the key as RoPE would rotate it by `off`
+        att.k_proj.bias[m * d:(m + 1) * d] = u * cos + rotate_half(u) * sin  # the key as RoPE rotates it by `off`
         att.v_proj.weight[m * d:m * d + s, :s] = torch.eye(s)
         att.o_proj.weight[(m + 1) * s:(m + 2) * s, m * d:m * d + s] = torch.eye(s)
     return model

@@ -38,12 +38,8 @@ EVAL_FIELDS = ["step", "ocr_exact", "char_acc", "scenes"]
 LOG_FIELDS = ["step", "stage", "source", "bucket", "loss", "loss_avg", "lr", "grad_norm", "samples_per_s", "elapsed_s"]
 
 
-def plot_eval(csv_path: Path, png_path: Path) -> None:
-    """The eval's learning curve: each metric of eval.csv against the step."""
-    import csv
-
-    with open(csv_path, newline="") as f:
-        rows = list(csv.DictReader(f))
+def plot_eval(rows: list[dict], png_path: Path) -> None:
+    """The eval's learning curve: each metric of eval.csv's rows against the step."""
     series = {k: [(float(r["step"]), float(r[k])) for r in rows if r.get(k)] for k in EVAL_FIELDS[1:]}
     plot_curves(series, png_path, title="eval of the EMA weights", y_range=(0.0, 1.0))
 
@@ -184,7 +180,7 @@ class Trainer:
         pipe.settings.negative = EMPTY_CAPTION
         summary = evaluate(pipe, size, lg.eval_words, lg.eval_scenes, lg.sample_steps, lg.sample_cfg, lg.sample_seed)[0]
         self.eval_log.write({"step": self.step, **{k: f"{summary[k]:.4f}" for k in EVAL_FIELDS[1:] if k in summary}})
-        plot_eval(self.out / "eval.csv", self.out / "eval.png")
+        plot_eval(self.eval_log.rows(), self.out / "eval.png")
 
     # --- one step ----------------------------------------------------------------------------------------------
     def train_step(self, schedule: Schedule, local_step: int) -> dict:
