@@ -97,10 +97,19 @@ class FontLibrary:
     _cover: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def create(cls, fonts_dir: str | None = None) -> "FontLibrary":
+    def create(cls, fonts_dir: str | None = None, only: str | None = None) -> "FontLibrary":
+        """Every packaged face plus `fonts_dir`'s; `only` (comma-separated labels, any case) keeps just those."""
         faces = packaged_faces() + (user_faces(fonts_dir) if fonts_dir else [])
         if not faces:
             raise UserError("no fonts: install the font packages (pip install -e .) or pass --fonts DIR")
+        if only is not None:
+            want = [w.strip() for w in str(only).split(",") if w.strip()]
+            by_label = {f.label.lower(): f for f in faces}
+            unknown = [w for w in want if w.lower() not in by_label]
+            if unknown or not want:
+                raise UserError(f"--faces {only!r}: unknown face {unknown[0] if unknown else only!r}; "
+                                f"the faces are: {', '.join(f.label for f in faces)}")
+            faces = [by_label[w.lower()] for w in dict.fromkeys(want)]
         return cls(faces)
 
     def font(self, face: Face, size: int) -> ImageFont.FreeTypeFont:

@@ -41,6 +41,7 @@ class RunConfig:
     seed: int = 0
     workers: int = 1
     fonts: str | None = None
+    faces: str | None = None  # comma-separated face labels: draw with these only
     backgrounds: str | None = None
     edit_pairs: bool = False
 
@@ -95,13 +96,13 @@ _CONTEXTS: dict = {}
 
 def context(cfg: RunConfig) -> Context:
     """The per-process context (fonts, background list), built once per process and configuration."""
-    key = (cfg.fonts, cfg.backgrounds, cfg.width, cfg.height)
+    key = (cfg.fonts, cfg.faces, cfg.backgrounds, cfg.width, cfg.height)
     ctx = _CONTEXTS.get(key)
     if ctx is None:
         from . import backgrounds
         from .fonts import FontLibrary
 
-        ctx = _CONTEXTS[key] = Context(FontLibrary.create(cfg.fonts), backgrounds.list_photos(cfg.backgrounds),
+        ctx = _CONTEXTS[key] = Context(FontLibrary.create(cfg.fonts, cfg.faces), backgrounds.list_photos(cfg.backgrounds),
                                        cfg.width, cfg.height)
     return ctx
 

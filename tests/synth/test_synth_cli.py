@@ -26,6 +26,8 @@ def _run(*args, cwd=None):
     ["poster", "-n", "2", "-o", "{tmp}/o"],
     ["pure", "-n", "2", "-o", "{tmp}/o", "--lang", "fr"],
     ["pure", "-n", "2", "-o", "{tmp}/o", "--workers", "0"],
+    ["words", "-n", "2", "-o", "{tmp}/o", "--faces", "Comic Sans"],
+    ["words", "-n", "2", "-o", "{tmp}/o", "--faces", " , "],
     ["pure", "-n", "2"],
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args):

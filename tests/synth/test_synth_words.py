@@ -33,6 +33,16 @@ def test_held_out_words_are_never_drawn_and_match_the_eval_set():
     assert all(len(w) == 4 and w.isalpha() and w.isupper() for w in vocab)
 
 
+def test_faces_restricts_the_drawing_to_the_named_faces():
+    fonts = {make_sample(cfg(), i).meta["font"] for i in range(40)}
+    assert len(fonts) > 2  # the default draws with every sans face
+    assert {make_sample(cfg(faces="arimo 700"), i).meta["font"] for i in range(12)} == {"Arimo 700"}
+    two = {make_sample(cfg(faces="Arimo 700, Arimo 400"), i).meta["font"] for i in range(24)}
+    assert two == {"Arimo 700", "Arimo 400"}
+    with pytest.raises(UserError, match="unknown face 'Comic'.*Arimo 700"):
+        make_sample(cfg(faces="Arimo 700,Comic"), 0)
+
+
 def test_same_seed_same_bytes():
     a, b = make_sample(cfg(), 3), make_sample(cfg(), 3)
     assert a.image.tobytes() == b.image.tobytes() and a.caption == b.caption
