@@ -14,9 +14,9 @@ CATEGORIES = ("general", "portrait", "text")
 
 
 def category(sample, lang: str, cfg: dict) -> str:
-    """text when OCR text covers >= text_min_area of the image (or the sample is a synthetic render), portrait when
+    """text when OCR text covers >= text_min_area of the image (or the sample is a synthetic text render), portrait when
     the largest face covers >= portrait_min_face, else general. Text first: a sign held by a person is text data."""
-    if sample.synthetic:
+    if sample.text_render:
         return "text"
     if lang not in ("none", "unknown") and sample.ocr:
         area = sum(h * w for h, w in (box_hw(q) for q, _, _ in sample.ocr))

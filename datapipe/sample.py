@@ -21,6 +21,8 @@ cv2.setNumThreads(1)
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 SIDECAR_EXTS = {".txt", ".json"}
+# `qimage synth`'s sidecar "kind"s: such samples are synthetic (so is any sidecar with a "kind" and ground-truth "lines").
+SYNTH_KINDS = frozenset({"pure", "compose", "complex", "words", "scenes"})
 # Filters measure at a fixed size so scores (Laplacian variance, edge density) compare across resolutions.
 WORK_SIDE = 512
 
@@ -46,9 +48,12 @@ class Sample:
             self.meta = {}
         if not self.has_caption and isinstance(self.meta.get("caption"), str):
             self.caption, self.has_caption = self.meta["caption"], True
-        # Synthetic text renders (qimage synth) carry their ground-truth lines; Qwen adds them at stage 4.
-        # A synthesised text render (qimage synth pure/compose/complex); scenes have no lines and are ordinary images.
-        self.synthetic = bool(isinstance(self.meta.get("lines"), list) and self.meta["lines"] and "kind" in self.meta)
+        # Synthesised samples join the pipeline at stage 4, as in Qwen-Image: photo-quality measures (clarity,
+        # entropy, ...) would judge flat renders as bad photos. Text renders also carry their ground-truth lines,
+        # which stand in for OCR and make them text data; scenes are synthetic but have no text.
+        lines = self.meta.get("lines")
+        self.text_render = bool("kind" in self.meta and isinstance(lines, list) and lines)
+        self.synthetic = self.text_render or self.meta.get("kind") in SYNTH_KINDS
         self.max_pixels = max_pixels
         self.rgb: np.ndarray | None = None
         self.format = ""

@@ -53,10 +53,21 @@ def test_work_view_never_enlarges():
     assert max(big.work.shape[:2]) == 512
 
 
-def test_scenes_are_not_text_renders():
+def test_scenes_are_synthetic_but_not_text_renders():
+    from qimage.datapipe.labels import category
+    from qimage.datapipe.ocr import run_ocr
+
     arr = np.zeros((64, 64, 3), np.uint8)
-    assert not _sample(arr, '{"lines": [], "kind": "scenes", "lang": "none"}').synthetic
-    assert _sample(arr, '{"lines": [{"text": "A", "quad": []}], "kind": "pure"}').synthetic
+    scene = _sample(arr, '{"lines": [], "kind": "scenes", "lang": "none", "version": 1}')
+    render = _sample(arr, '{"lines": [{"text": "A", "quad": [0, 0, 9, 0, 9, 9, 0, 9]}], "kind": "pure", "version": 1}')
+    assert scene.synthetic and not scene.text_render
+    assert render.synthetic and render.text_render
+    assert run_ocr(scene, {}) == ([], "meta")  # no text, known without running OCR
+    scene.ocr, render.ocr = [], run_ocr(render, {})[0]
+    cfg = {"text_min_area": 0.01, "portrait_min_face": 0.02}
+    assert category(render, "en", cfg) == "text" and category(scene, "none", cfg) != "text"
+    # a user's own sidecar is not taken for synthetic by any "kind" field
+    assert not _sample(arr, '{"kind": "photo", "version": 1}').synthetic and _sample(arr, '{"kind": "scenes"}').synthetic
 
 
 def test_caption_tokens_split_latin_from_chinese():
