@@ -26,6 +26,9 @@ def register(subparsers) -> None:
     p.add_argument("--faces", default=None,
                    help="draw with these faces only: comma-separated labels such as 'Arimo 700' "
                         "(an unknown label lists them all; default: every face that suits the kind)")
+    p.add_argument("--pairs", default=None,
+                   help="words only: draw these background/text colour pairs, e.g. 'white/black,navy blue/yellow' "
+                        "(default: 12 pairs on light and dark backgrounds)")
     p.add_argument("--backgrounds", default=None, help="folder of background photos for compose")
     p.add_argument("--edit-pairs", action="store_true", help="also write an edited target per sample in DIR/edits/")
     p.set_defaults(func=handle)
@@ -46,7 +49,7 @@ def handle(args) -> int:
     w, h = parse_size(args.size)
     cfg = RunConfig(kind=args.kind, n=_int("-n", args.n), out=args.out, lang=args.lang, width=w, height=h,
                     seed=_int("--seed", args.seed), workers=_int("--workers", args.workers), fonts=args.fonts,
-                    faces=args.faces, backgrounds=args.backgrounds, edit_pairs=bool(args.edit_pairs))
+                    faces=args.faces, pairs=args.pairs, backgrounds=args.backgrounds, edit_pairs=bool(args.edit_pairs))
     manifest = run(cfg)
     print(f"wrote {manifest['count']} {cfg.kind} samples to {cfg.out}")
     return 0

@@ -42,6 +42,7 @@ class RunConfig:
     workers: int = 1
     fonts: str | None = None
     faces: str | None = None  # comma-separated face labels: draw with these only
+    pairs: str | None = None  # words: comma-separated background/text colour pairs, e.g. "white/black"
     backgrounds: str | None = None
     edit_pairs: bool = False
 
@@ -52,6 +53,27 @@ class Context:
     backgrounds: list
     width: int
     height: int
+    pairs: tuple | None = None  # words: the (background, text) colour names to draw from
+
+
+def parse_pairs(text: str | None) -> tuple | None:
+    """"white/black, navy blue/yellow" -> (("white", "black"), ("navy blue", "yellow")); names from the palette."""
+    if text is None:
+        return None
+    from . import colors
+
+    out = []
+    for item in str(text).split(","):
+        parts = [x.strip() for x in item.split("/")]
+        if len(parts) != 2 or not all(parts):
+            raise UserError(f"--pairs {text!r}: expected BACKGROUND/TEXT colour pairs, e.g. 'white/black,black/white'")
+        for name in parts:
+            if name not in colors.BY_NAME:
+                raise UserError(f"--pairs: unknown colour {name!r}; the palette: {', '.join(colors.BY_NAME)}")
+        if parts[0] == parts[1]:
+            raise UserError(f"--pairs: {item.strip()!r} draws text in its background's colour")
+        out.append(tuple(parts))
+    return tuple(dict.fromkeys(out))
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -71,6 +93,10 @@ def validate(cfg: RunConfig) -> None:
         raise UserError(f"--lang {cfg.lang!r}: choose one of {', '.join(LANGS)}")
     if cfg.kind not in FULL_KINDS and (cfg.edit_pairs or cfg.lang != "en"):
         raise UserError("words renders English 4-letter words only, without edit pairs (drop --edit-pairs / --lang)")
+    if cfg.pairs is not None:
+        if cfg.kind != "words":
+            raise UserError("--pairs chooses the colours of words; the other kinds choose their own")
+        parse_pairs(cfg.pairs)
     if cfg.kind == "compose" and min(cfg.width, cfg.height) < 128:
         raise UserError(f"compose needs at least 128x128 (a medium with legible text inside a photo), got {cfg.width}x{cfg.height}")
     if cfg.n <= 0:
@@ -96,14 +122,14 @@ _CONTEXTS: dict = {}
 
 def context(cfg: RunConfig) -> Context:
     """The per-process context (fonts, background list), built once per process and configuration."""
-    key = (cfg.fonts, cfg.faces, cfg.backgrounds, cfg.width, cfg.height)
+    key = (cfg.fonts, cfg.faces, cfg.pairs, cfg.backgrounds, cfg.width, cfg.height)
     ctx = _CONTEXTS.get(key)
     if ctx is None:
         from . import backgrounds
         from .fonts import FontLibrary
 
         ctx = _CONTEXTS[key] = Context(FontLibrary.create(cfg.fonts, cfg.faces), backgrounds.list_photos(cfg.backgrounds),
-                                       cfg.width, cfg.height)
+                                       cfg.width, cfg.height, parse_pairs(cfg.pairs))
     return ctx
 
 

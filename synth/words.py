@@ -55,7 +55,8 @@ class Plan:
 def plan(ctx, rng, lang: str) -> Plan:
     W, H = ctx.width, ctx.height
     vocab = vocabulary()
-    bg_name, fg_name = PAIRS[int(rng.integers(len(PAIRS)))]
+    pairs = ctx.pairs or PAIRS
+    bg_name, fg_name = pairs[int(rng.integers(len(pairs)))]
     bg, fg = colors.BY_NAME[bg_name], colors.BY_NAME[fg_name]
     for _ in range(20):
         word = vocab[int(rng.integers(len(vocab)))]

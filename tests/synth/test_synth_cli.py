@@ -28,6 +28,10 @@ def _run(*args, cwd=None):
     ["pure", "-n", "2", "-o", "{tmp}/o", "--workers", "0"],
     ["words", "-n", "2", "-o", "{tmp}/o", "--faces", "Comic Sans"],
     ["words", "-n", "2", "-o", "{tmp}/o", "--faces", " , "],
+    ["words", "-n", "2", "-o", "{tmp}/o", "--pairs", "white/mauve"],
+    ["words", "-n", "2", "-o", "{tmp}/o", "--pairs", "white"],
+    ["words", "-n", "2", "-o", "{tmp}/o", "--pairs", "black/black"],
+    ["scenes", "-n", "2", "-o", "{tmp}/o", "--pairs", "white/black"],
     ["pure", "-n", "2"],
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args):

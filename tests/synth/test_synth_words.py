@@ -43,6 +43,19 @@ def test_faces_restricts_the_drawing_to_the_named_faces():
         make_sample(cfg(faces="Arimo 700,Comic"), 0)
 
 
+def test_pairs_choose_the_colours_and_the_caption_names_them():
+    import numpy as np
+
+    for i in range(8):
+        s = make_sample(cfg(pairs="white/black, navy blue/yellow"), i)
+        bg, fg = s.meta["background"]["name"], s.meta["color"]["name"]
+        assert (bg, fg) in {("white", "black"), ("navy blue", "yellow")}
+        assert CAPTION.fullmatch(s.caption).groups()[:2] == (bg, fg)
+        px = np.asarray(s.image).reshape(-1, 3)
+        assert tuple(px[0]) == tuple(s.meta["background"]["rgb"])  # the corner is background
+    assert {make_sample(cfg(pairs="white/black"), i).meta["color"]["name"] for i in range(6)} == {"black"}
+
+
 def test_same_seed_same_bytes():
     a, b = make_sample(cfg(), 3), make_sample(cfg(), 3)
     assert a.image.tobytes() == b.image.tobytes() and a.caption == b.caption
