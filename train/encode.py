@@ -45,11 +45,15 @@ class FrozenEncoders:
         images = vae_ops.from_pil([fit(r.load(), bucket) for r in records]).to(self.device)
         return posterior(self.vae, images)
 
+    def uncached(self, keyed_records: list) -> list:
+        """The [(key, record, bucket)] whose latents are not in the cache yet, in the given order."""
+        return [(k, r, b) for k, r, b in keyed_records if (k, b) not in self._latents]
+
     def warm(self, keyed_records: list, progress=None) -> None:
         """Encodes [(key, record, bucket)] into the latent cache, chunk by chunk in the given order."""
         if not self.cache:
             return
-        todo = [(k, r, b) for k, r, b in keyed_records if (k, b) not in self._latents]
+        todo = self.uncached(keyed_records)
         by_bucket: dict = {}
         for item in todo:
             by_bucket.setdefault(item[2], []).append(item)

@@ -253,8 +253,8 @@ class Trainer:
                 # encode the stage's data in a fixed order (identical on resume), only the sources it draws from
                 from .buckets import assign
 
-                todo = [((n, i), r, assign(r.width, r.height, buckets))
-                        for n in schedule.names for i, r in enumerate(self.records[n])]
+                todo = self.encoders.uncached([((n, i), r, assign(r.width, r.height, buckets))
+                                               for n in schedule.names for i, r in enumerate(self.records[n])])
                 with tqdm(total=len(todo), desc=f"encoding {stage.name}", unit="img", leave=False,
                           disable=not (self.progress and world.main)) as enc_bar:
                     self.encoders.warm(todo, enc_bar.update)
