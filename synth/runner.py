@@ -57,7 +57,7 @@ class Context:
 
 
 def parse_pairs(text: str | None) -> tuple | None:
-    """"white/black, navy blue/yellow" -> (("white", "black"), ("navy blue", "yellow")); names from the palette."""
+    """--pairs 'white/black, navy blue/yellow' -> (("white", "black"), ("navy blue", "yellow")), palette names."""
     if text is None:
         return None
     from . import colors
@@ -122,14 +122,19 @@ _CONTEXTS: dict = {}
 
 def context(cfg: RunConfig) -> Context:
     """The per-process context (fonts, background list), built once per process and configuration."""
-    key = (cfg.fonts, cfg.faces, cfg.pairs, cfg.backgrounds, cfg.width, cfg.height)
+    key = (cfg.kind, cfg.lang, cfg.fonts, cfg.faces, cfg.pairs, cfg.backgrounds, cfg.width, cfg.height)
     ctx = _CONTEXTS.get(key)
     if ctx is None:
         from . import backgrounds
         from .fonts import FontLibrary
 
-        ctx = _CONTEXTS[key] = Context(FontLibrary.create(cfg.fonts, cfg.faces), backgrounds.list_photos(cfg.backgrounds),
-                                       cfg.width, cfg.height, parse_pairs(cfg.pairs))
+        lib = FontLibrary.create(cfg.fonts, cfg.faces)
+        if cfg.faces is not None and cfg.kind != "scenes":
+            probe = {"en": "Aa", "zh": "中文", "mix": "Aa中文"}[cfg.lang]
+            if not lib.covering(probe):
+                raise UserError(f"--faces {cfg.faces!r}: no such face draws --lang {cfg.lang} text ({probe!r})")
+        ctx = _CONTEXTS[key] = Context(lib, backgrounds.list_photos(cfg.backgrounds), cfg.width, cfg.height,
+                                       parse_pairs(cfg.pairs))
     return ctx
 
 

@@ -28,6 +28,7 @@ def _run(*args, cwd=None):
     ["pure", "-n", "2", "-o", "{tmp}/o", "--workers", "0"],
     ["words", "-n", "2", "-o", "{tmp}/o", "--faces", "Comic Sans"],
     ["words", "-n", "2", "-o", "{tmp}/o", "--faces", " , "],
+    ["pure", "-n", "2", "-o", "{tmp}/o", "--lang", "zh", "--faces", "Arimo 700"],
     ["words", "-n", "2", "-o", "{tmp}/o", "--pairs", "white/mauve"],
     ["words", "-n", "2", "-o", "{tmp}/o", "--pairs", "white"],
     ["words", "-n", "2", "-o", "{tmp}/o", "--pairs", "black/black"],
