@@ -66,7 +66,7 @@ def test_scenes_are_synthetic_but_not_text_renders():
     scene.ocr, render.ocr = [], run_ocr(render, {})[0]
     cfg = {"text_min_area": 0.01, "portrait_min_face": 0.02}
     assert category(render, "en", cfg) == "text" and category(scene, "none", cfg) != "text"
-    # a user's own sidecar is not taken for synthetic by any "kind" field
+    # a sidecar is synthetic by one of synth's kinds, not by any "kind" field
     assert not _sample(arr, '{"kind": "photo", "version": 1}').synthetic and _sample(arr, '{"kind": "scenes"}').synthetic
 
 
