@@ -222,7 +222,7 @@ def run(model=None, output="eval.json", words: int = 48, scenes: int = 32, size=
     pipe = Pipeline.load(model, device=device)
     W, H = parse_size(size) if size else (pipe.settings.width, pipe.settings.height)
     pipe.check_size(W, H)
-    pipe.check_steps(steps or pipe.settings.steps)
+    pipe.check_steps(pipe.settings.steps if steps is None else steps)  # before any work: --steps 0 is an error
     summary, word_rows, scene_rows, word_images, scene_images = evaluate(pipe, (W, H), words, scenes, steps, cfg,
                                                                          seed, batch)
     out = Path(output)

@@ -71,3 +71,11 @@ def test_eval_without_a_shipped_model_is_a_user_error(capsys, monkeypatch, tmp_p
     monkeypatch.setattr(qimage.model_dir, "SHIPPED_TOY", tmp_path / "toy")
     assert main(["eval"]) == 2
     assert "no shipped toy" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("steps, needle", [("0", "at least 1"), ("1", "at least 2")])
+def test_eval_refuses_too_few_steps_before_any_work(tmp_path, tiny_model_dir, capsys, steps, needle):
+    out = tmp_path / "e.json"
+    assert main(["eval", "--model", str(tiny_model_dir), "-o", str(out), "--steps", steps]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0] and not out.exists()
