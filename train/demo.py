@@ -40,7 +40,6 @@ PROMPTS = [
 # default). Synthesised samples join at stage 4, as in Qwen-Image: stage 1-3 photo filters never judge them.
 DATA_RECIPE = """\
 filters:
-  file_size: {enabled: true, min: 256}
   resolution: {enabled: true, min: 64}
   intensive_text: {enabled: true, max: 0.9}
 """
