@@ -107,8 +107,8 @@ class FontLibrary:
             by_label = {f.label.lower(): f for f in faces}
             unknown = [w for w in want if w.lower() not in by_label]
             if unknown or not want:
-                raise UserError(f"--faces {only!r}: unknown face {unknown[0] if unknown else only!r}; "
-                                f"the faces are: {', '.join(f.label for f in faces)}")
+                problem = f"unknown face {unknown[0]!r}" if unknown else "names no face"
+                raise UserError(f"--faces {only!r}: {problem}; the faces are: {', '.join(f.label for f in faces)}")
             faces = [by_label[w.lower()] for w in dict.fromkeys(want)]
         return cls(faces)
 
