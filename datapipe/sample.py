@@ -89,6 +89,9 @@ class Sample:
         except Image.DecompressionBombError as e:
             raise DecodeError(f"decompression bomb: {e}") from None
         except Image.UnidentifiedImageError:
+            suffix = Path(self.rel).suffix.lower()
+            if suffix in SIDECAR_EXTS:  # e.g. a `qimage synth` folder's manifest.json: kept track of, not a sample
+                raise DecodeError(f"not an image: a {suffix} with no image of the same name beside it") from None
             raise DecodeError("not an image (unidentified format)") from None
         except (OSError, ValueError, SyntaxError, EOFError, IndexError, MemoryError) as e:
             raise DecodeError(f"cannot decode: {e}") from None

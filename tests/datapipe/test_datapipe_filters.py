@@ -1,6 +1,8 @@
 """Every filter on one image that should pass it and one that should fail it, through the recipe's defaults."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from PIL import Image
 from qimage.datapipe import demo
 from qimage.datapipe.filters import load_all
 from qimage.datapipe.recipe import load as load_recipe
+from qimage.datapipe.sample import DecodeError, Sample
 from datapipe_helpers import encode, rgb, sample
 
 REGISTRY = load_all()
@@ -114,6 +117,10 @@ def test_broken_file_reasons_name_the_problem():
     assert "not an image" in f(sample(b"hello world, not pixels")).reason
     assert "decompression bomb" in f(sample(demo.bomb_png())).reason
     assert "decode" in f(sample(encode(ASTRO, "JPEG")[:8000])).reason
+    # a lone .json (a synth folder's manifest.json) is accounted for as what it is, not as a corrupt picture
+    manifest = Sample(Path("."), "words/manifest.json", b'{"samples": []}', None, None, 64_000_000)
+    with pytest.raises(DecodeError, match="a .json with no image of the same name beside it"):
+        manifest.decode()
 
 
 @pytest.mark.parametrize("kind", ["cmyk", "grey16", "float_tiff", "bilevel", "palette", "palette_alpha", "rgba", "la",
