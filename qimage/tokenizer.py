@@ -20,6 +20,14 @@ Two more vocabulary choices serve the toy's captions, ``On a <bg> background, di
   positions whatever the colours, and the denoiser can bind letter k to its place in the image by position, which is
   what the probes found a small model learns in minutes (docs/toy.md). Colour names only match with the leading space,
   so the tokenisation stays lossless (decode gives the text back byte for byte).
+- the scenes captions' words (``A photo of two red circles.``, ``A gray star right of a black triangle on a cream
+  background.``) are added tokens too: the counts, the shape nouns (singular and plural), the relations and the four
+  templates' fixed words. Byte by byte the first caption is 20 tokens and a shape noun spreads over 5-8 of them, which
+  the n-gram encoder (a token and the three before it) never sees whole; as words, `` circles`` carries `` red``,
+  `` two`` and ``A photo of`` in its own feature, and `` right of`` carries the subject it follows. Like the colours they
+  may also fire inside a longer word (`` start`` becomes `` star``, ``t``), which costs nothing but a stranger split:
+  decoding stays lossless. None occurs in the system prefix or the words captions, so those tokenise exactly as before; they are appended after the colours, so the n-gram encoder's rows for every
+  older token stay the same.
 """
 from __future__ import annotations
 
@@ -40,6 +48,14 @@ COLOR_NAMES = (
     "purple", "lavender",
 )
 CAPTION_WORDS = ("On", " displaying", ' "', '".')
+# The scenes captions' words (qimage.synth.scenes; a test checks every scenes caption is made of them). Counts are
+# capitalised too: a caption may start with one ("Two yellow hexagons on a cream background.").
+SCENE_WORDS = (
+    *(f" {n}" for n in ("two", "three", "four", "five", "six")), "Two", "Three", "Four", "Five", "Six",
+    *(f" {s}{p}" for s in ("circle", "square", "triangle", "star", "hexagon") for p in ("", "s")),
+    " left of", " right of", " above", " below",
+    "A photo of", "An image showing", "A simple picture:", "An", " on a", " on",
+)
 
 
 @functools.cache
@@ -97,6 +113,8 @@ def build_byte_tokenizer():
     # longest first, so " light gray" wins over " gray" wherever both could match
     colors = sorted(COLOR_NAMES, key=len, reverse=True)
     tok.add_tokens([AddedToken(" " + c, normalized=False, special=False) for c in colors])
+    scene = sorted(SCENE_WORDS, key=len, reverse=True)
+    tok.add_tokens([AddedToken(w, normalized=False, special=False) for w in scene])
     tok.model_max_length = 32768
     n = len(tok(PROMPT_TEMPLATE.split("{}")[0])["input_ids"])
     if n != TEMPLATE_DROP:  # the whole point of this tokenizer; fail loudly if a transformers change breaks it

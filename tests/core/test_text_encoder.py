@@ -106,3 +106,26 @@ def test_ngram_encoder_features_hold_each_token_and_the_three_before_it():
     k0 = tok.convert_ids_to_tokens(ids).index("M")
     for k in range(3):
         assert (slots[k0 + k, k + 1] @ table[quote]) > 0.99
+
+
+def test_scenes_captions_are_whole_word_tokens():
+    """Every English scenes caption tokenises into words (counts, colours, shapes, relations, template words), so
+    the n-gram encoder sees a shape noun with its colour and count; the words captions are untouched by them."""
+    from qimage.synth import colors, scenes
+    from qimage.synth.runner import RunConfig, context
+    from qimage.synth.sample import rng_for
+    from qimage.tokenizer import SCENE_WORDS
+
+    tok = build_byte_tokenizer()
+    words = {*SCENE_WORDS, *(" " + c.name for c in colors.PALETTE), "A", " a", " an", " and", " background", ".", ","}
+    ctx = context(RunConfig(kind="scenes", n=300, out=".", width=128, height=64, seed=0))
+    tasks = set()
+    for i in range(300):
+        s = scenes.make(ctx, rng_for(0, i), "en")
+        tasks.add(s.meta["task"])
+        pieces = [tok.decode([t]) for t in tok(s.caption)["input_ids"]]
+        assert set(pieces) <= words, (s.caption, pieces)
+        assert "".join(pieces) == s.caption
+    assert tasks == set(scenes.TASKS)
+    words_caption = 'On a white background, displaying black text "MILK".'
+    assert not set(SCENE_WORDS) & {tok.decode([t]) for t in tok(words_caption)["input_ids"]}
