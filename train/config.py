@@ -108,6 +108,7 @@ class VaeLoss:
     l2: float = 1.0
     kl: float = 1e-4
     text_weight: float = 5.0  # pixel weight inside the metadata's text quads (reconstructing glyphs is the point)
+    object_weight: float = 1.0  # pixel weight inside a scenes object's box (small objects' colours)
 
 
 @dataclass
@@ -122,7 +123,7 @@ class VaeConfig:
     batch_size: int = 16
     optim: Optim = field(default_factory=lambda: Optim(lr=1e-3, warmup_steps=50, betas=[0.9, 0.99], weight_decay=0.0))
     loss: VaeLoss = field(default_factory=VaeLoss)
-    holdout: int = 32  # samples of the first source kept out of training for PSNR / OCR before and after
+    holdout: int = 32  # samples of every source kept out of training for PSNR / OCR / scenes score before and after
     ocr: bool = True  # OCR read-back of held-out reconstructions (rapidocr) in the report
     stats_samples: int = 256  # images encoded to compute latents_mean / latents_std
     log_every: int = 20

@@ -51,3 +51,35 @@ def test_decoder_only_freezes_the_encoder_and_its_statistics(tmp_path, tiny_mode
     assert after.config.latents_mean == before.config.latents_mean
     assert json.loads((tmp_path / "d" / "report.json").read_text())["decoder_only"] is True
     assert report["after"]["psnr"] > 0
+
+
+def test_object_weights_cover_each_scene_object_and_nothing_else(synth_dirs):
+    import numpy as np
+
+    from qimage.train.config import Source
+    from qimage.train.data import read_source
+    from qimage.train.vae import pixel_weights
+
+    cfg = from_dict(VaeConfig, {"loss": {"text_weight": 5.0, "object_weight": 3.0}})
+    for r in read_source(Source(path=str(synth_dirs["scenes"])))[:6]:
+        w = pixel_weights(r, (r.width, r.height), cfg)
+        img = np.asarray(r.load().convert("RGB")).astype(int)
+        bg = np.asarray(r.meta["background"]["rgb"])
+        drawn = np.abs(img - bg).sum(-1) > 60  # the objects' pixels (anti-aliased rims aside)
+        assert set(np.unique(w)) == {1.0, 3.0}  # no text in a scene: only the object weight applies
+        assert (w[drawn] == 3.0).mean() > 0.95  # every object pixel is weighted (anti-aliased rims aside)...
+        assert (w == 3.0).mean() < 4 * drawn.mean()  # ...by its box (a star fills ~40% of it), not the whole image
+    # a text render gets the text weight inside its quads and no object weight
+    text = read_source(Source(path=str(synth_dirs["pure"])))[0]
+    assert set(np.unique(pixel_weights(text, (text.width, text.height), cfg))) == {1.0, 5.0}
+
+
+def test_report_holds_out_every_source_and_scores_scene_reconstructions(tmp_path, tiny_model_dir, synth_dirs):
+    cfg = _cfg(tiny_model_dir, synth_dirs["pure"], tmp_path / "s", size="64x64",
+               sources={"t": {"path": str(synth_dirs["pure"])}, "s": {"path": str(synth_dirs["scenes"])}},
+               loss={"object_weight": 5.0})
+    report = run(cfg, progress=False)
+    for key in ("before", "after"):
+        assert report[key]["images"] == 4  # 2 held out of each source
+        assert 0.0 <= report[key]["scenes_score"] <= 1.0
+    assert "scenes score before" in (tmp_path / "s" / "log.txt").read_text()
