@@ -93,10 +93,10 @@ def vae_loss(vae, images, w, cfg: VaeConfig, generator=None, decoder_only: bool 
 
 
 @torch.no_grad()
-def evaluate(vae, records, size, device, ocr: bool = True) -> tuple[dict, list]:
+def evaluate(vae, records, size, device, ocr: bool = True, names=None) -> tuple[dict, list]:
     """PSNR (dB, mean over images, pixels in [0, 1]), for records with text lines the OCR read-back of the
     reconstructions, and for `synth scenes` records the eval's scenes score of them (a ceiling for the denoiser's);
-    returns (metrics, reconstructed PIL images)."""
+    with `names` (each record's source) the same per source under "by_source". Returns (metrics, PIL recons)."""
     images, _ = batch_tensors(records, size, device)
     recons = []
     for i in range(0, len(records), 16):
@@ -104,24 +104,37 @@ def evaluate(vae, records, size, device, ocr: bool = True) -> tuple[dict, list]:
         recons.append(vae_ops.decode(vae, z))
     recon = torch.cat(recons)
     mse = (((recon.float() - images) / 2) ** 2).flatten(1).mean(1).clamp_min(1e-10)
-    out = {"psnr": float((10 * torch.log10(1 / mse)).mean()), "images": len(records)}
+    psnr = (10 * torch.log10(1 / mse)).tolist()
     pil = vae_ops.to_pil(recon)
-    with_text = [(im, r) for im, r in zip(pil, records) if r.meta.get("lines")]
-    if ocr and with_text:
+    read = [None] * len(records)  # (lines matched, lines) per text render
+    if ocr:
         from qimage.synth import readback
 
-        matched = total = 0
-        for im, r in with_text:
-            lines = [{**ln, "quad": q} for ln, q in
-                     zip(r.meta["lines"], fit_quads([ln["quad"] for ln in r.meta["lines"]], (r.width, r.height), size))]
-            a, b = readback.score({"lines": lines}, readback.ocr(im))
-            matched, total = matched + a, total + b
-        out["ocr_readback"] = matched / max(total, 1)
-    scenes = [(im, r) for im, r in zip(pil, records) if r.meta.get("kind") == "scenes" and r.meta.get("objects")]
-    if scenes and all((r.width, r.height) == size for _, r in scenes):  # the answer key is in source pixels
-        from .eval import score_scene
+        for i, (im, r) in enumerate(zip(pil, records)):
+            if r.meta.get("lines"):
+                quads = fit_quads([ln["quad"] for ln in r.meta["lines"]], (r.width, r.height), size)
+                read[i] = readback.score({"lines": [{**ln, "quad": q} for ln, q in zip(r.meta["lines"], quads)]},
+                                         readback.ocr(im))
+    scene = [None] * len(records)
+    for i, (im, r) in enumerate(zip(pil, records)):
+        if r.meta.get("kind") == "scenes" and r.meta.get("objects") and (r.width, r.height) == size:
+            from .eval import score_scene  # the answer key is in source pixels: only unresized scenes are scored
 
-        out["scenes_score"] = float(np.mean([score_scene(im, r.meta)["score"] for im, r in scenes]))
+            scene[i] = score_scene(im, r.meta)["score"]
+
+    def metrics(idx: list[int]) -> dict:
+        out = {"psnr": float(np.mean([psnr[i] for i in idx])), "images": len(idx)}
+        reads = [read[i] for i in idx if read[i] is not None]
+        if reads:
+            out["ocr_readback"] = sum(a for a, _ in reads) / max(sum(b for _, b in reads), 1)
+        scores = [scene[i] for i in idx if scene[i] is not None]
+        if scores:
+            out["scenes_score"] = float(np.mean(scores))
+        return out
+
+    out = metrics(list(range(len(records))))
+    if names is not None:
+        out["by_source"] = {n: metrics([i for i, m in enumerate(names) if m == n]) for n in dict.fromkeys(names)}
     return out, pil
 
 
@@ -137,10 +150,10 @@ def latent_stats(vae, records, size, device) -> tuple[list[float], list[float]]:
     return z.mean(1).tolist(), z.std(1).clamp_min(1e-6).tolist()
 
 
-def _train(vae, cfg, params, opt, sched, train, holdout, stats_set, size, device, decoder_only, root, progress):
+def _train(vae, cfg, params, opt, sched, train, holdout, names, stats_set, size, device, decoder_only, root, progress):
     from tqdm.auto import tqdm
 
-    before, _ = evaluate(vae.eval(), holdout, size, device, cfg.ocr) if holdout else ({}, [])
+    before, _ = evaluate(vae.eval(), holdout, size, device, cfg.ocr, names) if holdout else ({}, [])
     vae.train()
     if decoder_only:
         for part in ENCODER_PARTS:
@@ -176,7 +189,7 @@ def _train(vae, cfg, params, opt, sched, train, holdout, stats_set, size, device
     if not decoder_only:
         mean, std = latent_stats(vae, stats_set, size, device)
         vae.register_to_config(latents_mean=mean, latents_std=std)
-    after, recon = evaluate(vae, holdout, size, device, cfg.ocr) if holdout else ({}, [])
+    after, recon = evaluate(vae, holdout, size, device, cfg.ocr, names) if holdout else ({}, [])
     return before, after, recon, log
 
 
@@ -209,6 +222,7 @@ def run(cfg: VaeConfig, out=None, decoder_only: bool = False, progress: bool = T
     records = {name: read_source(src, name) for name, src in sources}
     # held out from every source, so the report measures words and scenes alike
     holdout = [r for name in records for r in records[name][: cfg.holdout]]
+    names = [name for name in records for _ in records[name][: cfg.holdout]]
     records = {name: recs[cfg.holdout:] for name, recs in records.items()}
     train = [r for recs in records.values() for r in recs]
     if not train:
@@ -226,8 +240,8 @@ def run(cfg: VaeConfig, out=None, decoder_only: bool = False, progress: bool = T
 
     root.mkdir(parents=True, exist_ok=True)
     with planar(vae):  # single images: the causal 3-D convolutions as 2-D ones (same function, faster)
-        before, after, recon, log = _train(vae, cfg, params, opt, sched, train, holdout, stats_set, size, device,
-                                      decoder_only, root, progress)
+        before, after, recon, log = _train(vae, cfg, params, opt, sched, train, holdout, names, stats_set, size,
+                                           device, decoder_only, root, progress)
     c = comps
     model = write_model_dir(root / "model", c["transformer"], vae, c["text_encoder"], c["tokenizer"], c["scheduler"])
     plot_curve([(float(r["step"]), float(r["loss"])) for r in log.rows()], root / "loss.png", title="VAE loss")
@@ -238,11 +252,18 @@ def run(cfg: VaeConfig, out=None, decoder_only: bool = False, progress: bool = T
     report = {"decoder_only": decoder_only, "steps": cfg.steps, "before": before, "after": after,
               "latents_mean": vae.config.latents_mean, "latents_std": vae.config.latents_std, "model": str(model)}
     write_json_atomic(root / "report.json", report)
-    line = f"PSNR before {before.get('psnr', math.nan):.2f} dB, after {after.get('psnr', math.nan):.2f} dB"
-    if "ocr_readback" in after:
-        line += f"; OCR read-back before {before['ocr_readback']:.3f}, after {after['ocr_readback']:.3f}"
-    if "scenes_score" in after:
-        line += f"; scenes score before {before['scenes_score']:.3f}, after {after['scenes_score']:.3f}"
+
+    def summary(b: dict, a: dict) -> str:
+        line = f"PSNR before {b.get('psnr', math.nan):.2f} dB, after {a.get('psnr', math.nan):.2f} dB"
+        if "ocr_readback" in a:
+            line += f"; OCR read-back before {b['ocr_readback']:.3f}, after {a['ocr_readback']:.3f}"
+        if "scenes_score" in a:
+            line += f"; scenes score before {b['scenes_score']:.3f}, after {a['scenes_score']:.3f}"
+        return line
+
+    line = summary(before, after)
+    for name, a in after.get("by_source", {}).items():
+        line += f"\n  {name}: " + summary(before["by_source"][name], a)
     with (root / "log.txt").open("a") as fh:
         fh.write(line + "\n")
     return report

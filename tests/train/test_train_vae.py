@@ -82,4 +82,9 @@ def test_report_holds_out_every_source_and_scores_scene_reconstructions(tmp_path
     for key in ("before", "after"):
         assert report[key]["images"] == 4  # 2 held out of each source
         assert 0.0 <= report[key]["scenes_score"] <= 1.0
-    assert "scenes score before" in (tmp_path / "s" / "log.txt").read_text()
+        by = report[key]["by_source"]
+        assert by["t"]["images"] == by["s"]["images"] == 2
+        assert "scenes_score" in by["s"] and "scenes_score" not in by["t"]  # text renders have no scene to score
+        assert report[key]["scenes_score"] == by["s"]["scenes_score"]
+    log = (tmp_path / "s" / "log.txt").read_text()
+    assert "scenes score before" in log and "\n  s: PSNR before" in log
