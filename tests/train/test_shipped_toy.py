@@ -39,3 +39,16 @@ def test_text_encoder_is_the_ngram_construction():
     assert pieces.index("M") == 9  # the letters at fixed positions: colour names are single tokens
     slots = torch.nn.functional.normalize(embeds[0].reshape(embeds.shape[1], 4, -1), dim=-1)
     assert (slots[10, 1] @ slots[9, 0]) > 0.99  # letter 1 holds letter 0 one slot back
+
+
+def test_tokenizer_is_the_one_the_recipe_inits():
+    """The shipped toy was trained with today's toy tokenizer (scenes words and colours as tokens): a model directory
+    from `qimage init --preset toy` and the shipped one tokenise every caption the same."""
+    from transformers import AutoTokenizer
+
+    from qimage.tokenizer import build_byte_tokenizer
+
+    shipped = AutoTokenizer.from_pretrained(SHIPPED_TOY / "tokenizer")
+    assert shipped.get_vocab() == build_byte_tokenizer().get_vocab()
+    pieces = shipped.convert_ids_to_tokens(shipped("A photo of two red circles.")["input_ids"])
+    assert len(pieces) == 5
