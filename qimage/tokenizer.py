@@ -26,8 +26,8 @@ Two more vocabulary choices serve the toy's captions, ``On a <bg> background, di
   the n-gram encoder (a token and the three before it) never sees whole; as words, `` circles`` carries `` red``,
   `` two`` and ``A photo of`` in its own feature, and `` right of`` carries the subject it follows. Like the colours they
   may also fire inside a longer word (`` start`` becomes `` star``, ``t``), which costs nothing but a stranger split:
-  decoding stays lossless. None occurs in the system prefix or the words captions, so those tokenise exactly as before; they are appended after the colours, so the n-gram encoder's rows for every
-  older token stay the same.
+  decoding stays lossless. None occurs in the system prefix or the words captions, so those tokenise exactly as
+  before; they are appended after the colours, so the n-gram encoder's rows for every older token stay the same.
 """
 from __future__ import annotations
 
