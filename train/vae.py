@@ -248,7 +248,8 @@ def run(cfg: VaeConfig, out=None, decoder_only: bool = False, progress: bool = T
     if holdout:
         pick = sorted(set(np.linspace(0, len(holdout) - 1, 16).round().astype(int).tolist()))  # every source shows
         originals = [fit(holdout[i].load(), size) for i in pick]
-        image_grid([im for i, o in zip(pick, originals) for im in (o, recon[i])], cols=8).save(root / "reconstructions.png")
+        pairs = [im for i, o in zip(pick, originals) for im in (o, recon[i])]
+        image_grid(pairs, cols=8).save(root / "reconstructions.png")
     report = {"decoder_only": decoder_only, "steps": cfg.steps, "before": before, "after": after,
               "latents_mean": vae.config.latents_mean, "latents_std": vae.config.latents_std, "model": str(model)}
     write_json_atomic(root / "report.json", report)
