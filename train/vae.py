@@ -12,8 +12,9 @@ go into the VAE config as ``latents_mean`` / ``latents_std``, so the transformer
 the latent space and its statistics) stays frozen, only ``post_quant_conv`` and the decoder learn, so a trained
 transformer keeps working with the new decoder.
 
-PSNR (and OCR read-back when the held-out samples carry text quads) of held-out reconstructions, before and after,
-go to OUT/report.json and the log; OUT/model is a complete model directory with the new VAE.
+PSNR, OCR read-back (held-out text renders) and the eval's scenes score (held-out `synth scenes` samples) of
+held-out reconstructions, before and after, overall and per source, go to OUT/report.json and the log; OUT/model is a
+complete model directory with the new VAE.
 """
 from __future__ import annotations
 
@@ -58,6 +59,8 @@ def object_mask(record, size: tuple[int, int]) -> np.ndarray:
 
     A scene's objects cover 1-5% of its pixels; unweighted, a small VAE learns the flat background first and the
     objects' colours last (the toy's first VAE turned yellow squares into faint outlines and brown into dark red).
+    Box corners are rounded to whole pixels as for text quads, so a row or column the box only partly covers at its
+    edge may be left at weight 1 (the shipped toy's VAE was trained so).
     """
     boxes = [o["bbox"] for o in record.meta.get("objects", []) if isinstance(o, dict) and len(o.get("bbox", [])) == 4]
     return _fill([[[x0, y0], [x1, y0], [x1, y1], [x0, y1]] for x0, y0, x1, y1 in boxes], record, size)
@@ -65,10 +68,8 @@ def object_mask(record, size: tuple[int, int]) -> np.ndarray:
 
 def pixel_weights(record, size: tuple[int, int], cfg: VaeConfig) -> np.ndarray:
     """(H, W) loss weights w of the docstring's equation."""
-    w = 1 + (cfg.loss.text_weight - 1) * text_mask(record, size)
-    if cfg.loss.object_weight != 1:
-        w += (cfg.loss.object_weight - 1) * object_mask(record, size)
-    return w
+    return (1 + (cfg.loss.text_weight - 1) * text_mask(record, size)
+            + (cfg.loss.object_weight - 1) * object_mask(record, size))
 
 
 def batch_tensors(records, size, device, cfg: VaeConfig | None = None):
@@ -115,12 +116,12 @@ def evaluate(vae, records, size, device, ocr: bool = True, names=None) -> tuple[
                 quads = fit_quads([ln["quad"] for ln in r.meta["lines"]], (r.width, r.height), size)
                 read[i] = readback.score({"lines": [{**ln, "quad": q} for ln, q in zip(r.meta["lines"], quads)]},
                                          readback.ocr(im))
+    from .eval import score_scene
+
     scene = [None] * len(records)
     for i, (im, r) in enumerate(zip(pil, records)):
         if r.meta.get("kind") == "scenes" and r.meta.get("objects") and (r.width, r.height) == size:
-            from .eval import score_scene  # the answer key is in source pixels: only unresized scenes are scored
-
-            scene[i] = score_scene(im, r.meta)["score"]
+            scene[i] = score_scene(im, r.meta)["score"]  # the answer key is in source pixels: unresized scenes only
 
     def metrics(idx: list[int]) -> dict:
         out = {"psnr": float(np.mean([psnr[i] for i in idx])), "images": len(idx)}

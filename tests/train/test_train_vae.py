@@ -64,10 +64,13 @@ def test_object_weights_cover_each_scene_object_and_nothing_else(synth_dirs):
     for r in read_source(Source(path=str(synth_dirs["scenes"])))[:6]:
         w = pixel_weights(r, (r.width, r.height), cfg)
         img = np.asarray(r.load().convert("RGB")).astype(int)
-        bg = np.asarray(r.meta["background"]["rgb"])
-        drawn = np.abs(img - bg).sum(-1) > 60  # the objects' pixels (anti-aliased rims aside)
+        drawn = np.abs(img - np.asarray(r.meta["background"]["rgb"])).sum(-1) > 60  # object pixels
+        inside = np.zeros_like(drawn)  # pixels a whole pixel inside some object's box (its edges round either way)
+        for x0, y0, x1, y1 in (o["bbox"] for o in r.meta["objects"]):
+            inside[int(np.ceil(y0)) + 1:int(y1), int(np.ceil(x0)) + 1:int(x1)] = True
         assert set(np.unique(w)) == {1.0, 3.0}  # no text in a scene: only the object weight applies
-        assert (w[drawn] == 3.0).mean() > 0.95  # every object pixel is weighted (anti-aliased rims aside)...
+        assert (drawn & inside).any() and (w[drawn & inside] == 3.0).all()  # every object pixel is weighted...
+        assert (w[drawn] == 3.0).mean() > 0.85  # ...but for part of the boxes' edge rows (rounding)...
         assert (w == 3.0).mean() < 4 * drawn.mean()  # ...by its box (a star fills ~40% of it), not the whole image
     # a text render gets the text weight inside its quads and no object weight
     text = read_source(Source(path=str(synth_dirs["pure"])))[0]
