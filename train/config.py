@@ -83,6 +83,14 @@ class Log:
 
 
 @dataclass
+class FlowLoss:
+    """Per-pixel weights of the flow-matching loss (`qimage.train.regions`): 1 everywhere is the reference loss."""
+
+    text_weight: float = 1.0  # inside the metadata's text quads
+    object_weight: float = 1.0  # inside a scenes object's box
+
+
+@dataclass
 class PretrainConfig:
     out: str = "runs/pretrain"
     seed: int = 0
@@ -94,6 +102,7 @@ class PretrainConfig:
     optim: Optim = field(default_factory=Optim)
     timesteps: Timesteps = field(default_factory=Timesteps)
     caption_dropout: float = 0.1  # empty caption this often, so true CFG has an unconditional model
+    loss: FlowLoss = field(default_factory=FlowLoss)
     ema_decay: float = 0.995
     latent_sample: bool = True  # draw z from the VAE posterior each step (else its mean)
     cache: bool = True  # encode every latent and caption once per stage with the frozen VAE / text encoder

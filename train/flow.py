@@ -6,6 +6,14 @@ With clean latents x0, Gaussian noise eps and a noise level s in (0, 1):
     target = eps - x0                               its velocity dx_s/ds, what the transformer predicts
     loss   = mean over batch, tokens, channels of (v_theta(x_s, s, c) - target)^2
 
+or, with per-element weights w (a latent cell's share of text or object pixels, ``qimage.train.regions``), each
+sample's weighted mean, averaged over the batch:
+
+    loss   = mean over batch b of  sum_i w_bi (v_bi - target_bi)^2 / sum_i w_bi
+
+Normalising per sample keeps every sample's total weight at 1 (a scene weighs as much as a text render, only its
+objects count more within it) and keeps DDP exact: equal slices of per-sample terms average to the global mean.
+
 Timesteps are logit-normal (SD3), shifted by resolution as the scheduler shifts its sampling schedule:
 
     u  ~ N(m, std^2),    s0 = sigmoid(u)
@@ -47,6 +55,11 @@ def interpolate(x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor) -> t
     return (1 - s) * x0 + s * noise, noise - x0
 
 
-def loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean squared error in float32 (bf16 predictions under autocast are upcast before the reduction)."""
-    return torch.mean((prediction.float() - target.float()) ** 2)
+def loss(prediction: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean squared error in float32 (bf16 predictions under autocast are upcast before the reduction); with
+    `weight` (broadcastable to the prediction) the mean of per-sample weighted means."""
+    err = (prediction.float() - target.float()) ** 2
+    if weight is None:
+        return torch.mean(err)
+    w = weight.float().expand_as(err).flatten(1)
+    return torch.mean((w * err.flatten(1)).sum(1) / w.sum(1))

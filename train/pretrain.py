@@ -6,6 +6,7 @@ One step (global step t, in curriculum stage k):
     g = Generator(seed, t): caption dropout, sigma ~ logit-normal shifted by the bucket's token count, eps, noise
     x0 = VAE posterior sample (frozen, cached),  c = text encoder (frozen, cached), " " when dropped
     x_s, target = (1 - s) x0 + s noise, noise - x0;   loss = |v(x_s, s, c) - target|^2 on this process's slice
+                                                      (per-sample weighted by text/object regions when configured)
     AdamW step (LR warmup, optional cosine), gradients clipped; EMA update
 
 Everything random in a step comes from a generator seeded by (seed, t), and the batch from the schedule's pure
@@ -23,7 +24,7 @@ import torch
 from qimage import vae as vae_ops
 from qimage.errors import UserError
 
-from . import distributed, flow
+from . import distributed, flow, regions
 from .buckets import make_buckets
 from .checkpoint import STATE_FILE, load_state, save_state, write_json_atomic
 from .config import PretrainConfig, parse_size
@@ -210,7 +211,7 @@ class Trainer:
         xt, target = flow.interpolate(vae_ops.pack(x0), vae_ops.pack(noise[part].to(self.device)), s)
         with autocast(self.device):
             pred = self.ddp(xt, embeds, mask, s, [[(1, h // 2, w // 2)]] * xt.shape[0], return_dict=False)[0]
-        loss = flow.loss(pred, target)
+        loss = flow.loss(pred, target, self.region_weights([r for _, r in keyed], bucket, zc))
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
@@ -221,6 +222,14 @@ class Trainer:
         self.step += 1
         return {"loss": float(distributed.mean(loss.detach(), world)), "grad_norm": float(grad_norm), "lr": lr,
                 "source": name, "bucket": f"{bucket[0]}x{bucket[1]}", "n": n}
+
+    def region_weights(self, records, bucket, channels: int) -> torch.Tensor | None:
+        """Packed (B, tokens, channels * 4) loss weights from the records' text/object regions; None when all 1."""
+        lw = self.cfg.loss
+        if lw.text_weight == 1 and lw.object_weight == 1:
+            return None
+        w = regions.latent_weights(records, bucket, self.vae_scale, lw.text_weight, lw.object_weight)
+        return vae_ops.pack(w.expand(-1, channels, -1, -1).contiguous()).to(self.device)
 
     # --- the loop ----------------------------------------------------------------------------------------------
     def fit(self, stop_at: int | None = None, max_minutes: float | None = None) -> dict:

@@ -28,6 +28,7 @@ import torch
 from qimage import vae as vae_ops
 from qimage.errors import UserError
 
+from . import regions
 from .buckets import fit, fit_quads
 from .checkpoint import write_json_atomic
 from .config import VaeConfig, parse_size
@@ -39,37 +40,9 @@ from .pretrain import lr_factor
 ENCODER_PARTS = ("encoder", "quant_conv")
 
 
-def _fill(quads, record, size) -> np.ndarray:
-    import cv2
-
-    w, h = size
-    mask = np.zeros((h, w), np.uint8)
-    for q in fit_quads(quads, (record.width, record.height), size):
-        cv2.fillPoly(mask, [np.round(np.asarray(q, np.float32)).astype(np.int32)], 1)
-    return mask.astype(np.float32)
-
-
-def text_mask(record, size: tuple[int, int]) -> np.ndarray:
-    """(H, W) float mask of the record's text quads after `fit` to size."""
-    return _fill([ln["quad"] for ln in record.meta.get("lines", []) if ln.get("quad")], record, size)
-
-
-def object_mask(record, size: tuple[int, int]) -> np.ndarray:
-    """(H, W) float mask of a `synth scenes` record's object boxes after `fit` to size.
-
-    A scene's objects cover 1-5% of its pixels; unweighted, a small VAE learns the flat background first and the
-    objects' colours last (the toy's first VAE turned yellow squares into faint outlines and brown into dark red).
-    Box corners are rounded to whole pixels as for text quads, so a row or column the box only partly covers at its
-    edge may be left at weight 1 (the shipped toy's VAE was trained so).
-    """
-    boxes = [o["bbox"] for o in record.meta.get("objects", []) if isinstance(o, dict) and len(o.get("bbox", [])) == 4]
-    return _fill([[[x0, y0], [x1, y0], [x1, y1], [x0, y1]] for x0, y0, x1, y1 in boxes], record, size)
-
-
 def pixel_weights(record, size: tuple[int, int], cfg: VaeConfig) -> np.ndarray:
-    """(H, W) loss weights w of the docstring's equation."""
-    return (1 + (cfg.loss.text_weight - 1) * text_mask(record, size)
-            + (cfg.loss.object_weight - 1) * object_mask(record, size))
+    """(H, W) loss weights w of the docstring's equation (`qimage.train.regions`)."""
+    return regions.pixel_weights(record, size, cfg.loss.text_weight, cfg.loss.object_weight)
 
 
 def batch_tensors(records, size, device, cfg: VaeConfig | None = None):

@@ -65,3 +65,21 @@ def test_sigma_draws_are_deterministic_for_a_seed():
     a = flow.sample_sigmas(8, torch.Generator().manual_seed(3), mu=0.4)
     b = flow.sample_sigmas(8, torch.Generator().manual_seed(3), mu=0.4)
     assert torch.equal(a, b)
+
+
+def test_weighted_loss_is_the_mean_of_per_sample_weighted_means():
+    g = torch.Generator().manual_seed(2)
+    pred, target = torch.randn(3, 4, 6, generator=g), torch.randn(3, 4, 6, generator=g)
+    w = torch.rand(3, 4, 1, generator=g) * 4 + 1  # broadcast over channels, as latent-cell weights are
+    err = (pred - target) ** 2
+    expected = sum(float((w[b] * err[b]).sum() / w[b].expand_as(err[b]).sum()) for b in range(3)) / 3
+    assert flow.loss(pred, target, w).item() == pytest.approx(expected, rel=1e-6)
+    assert flow.loss(pred, target, torch.ones(3, 4, 6)).item() == pytest.approx(flow.loss(pred, target).item(), rel=1e-6)
+    # scaling one sample's weights changes nothing (normalised per sample); moving weight onto its errors does
+    w2 = w.clone()
+    w2[1] *= 7
+    assert flow.loss(pred, target, w2).item() == pytest.approx(expected, rel=1e-6)
+    big = (err[0].mean(-1, keepdim=True) > err[0].mean()).float() * 9 + 1
+    w3 = w.clone()
+    w3[0] = big
+    assert flow.loss(pred, target, w3).item() > flow.loss(pred, target, torch.ones_like(w3)).item()

@@ -58,3 +58,31 @@ def test_max_minutes_checkpoints_and_stops(tmp_path, synth_dirs, pretrain_config
     assert result["stopped"] and result["step"] == 1
     assert (tmp_path / "m" / "trainer_state.safetensors").is_file()
     assert run(cfg, resume=True, progress=False)["step"] == 5
+
+
+def test_object_weights_reach_the_loss_per_latent_cell(tmp_path, synth_dirs, pretrain_config):
+    import torch
+
+    from qimage import vae as vae_ops
+    from qimage.train import regions
+    from qimage.train.config import Source
+    from qimage.train.data import read_source
+
+    scenes = read_source(Source(path=str(synth_dirs["scenes"])))[:4]
+    plain = _trainer(pretrain_config({"s": synth_dirs["scenes"]}, tmp_path / "p"), tmp_path / "p")
+    assert plain.region_weights(scenes, (64, 64), 8) is None  # the reference loss unless configured
+    t = _trainer(pretrain_config({"s": synth_dirs["scenes"]}, tmp_path / "w", loss={"object_weight": 5.0}), tmp_path / "w")
+    w = t.region_weights(scenes, (64, 64), 8)
+    f = t.vae_scale
+    assert w.shape == (4, (64 // f // 2) ** 2, 32)
+    cells = vae_ops.unpack(w, 64 // f, 64 // f)[:, 0]  # every channel of a cell carries its weight
+    for r, c in zip(scenes, cells):
+        pix = regions.pixel_weights(r, (64, 64), 1.0, 5.0)
+        assert torch.allclose(c, torch.from_numpy(pix).view(64 // f, f, 64 // f, f).mean((1, 3)))
+        for x0, y0, x1, y1 in (o["bbox"] for o in r.meta["objects"]):
+            cx, cy = int((x0 + x1) / 2) // f, int((y0 + y1) / 2) // f
+            assert c[cy, cx] > 1  # the cell under an object's centre counts more than the background
+        assert c.min() == 1.0
+    # and the loss of a step uses them: same step, same weights and data, a different loss
+    a, b = plain.fit(stop_at=1)["losses"][0], t.fit(stop_at=1)["losses"][0]
+    assert a != pytest.approx(b, rel=1e-4)
