@@ -41,8 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("eval", help="OCR read-back of held-out words and a GenEval-style scenes score")
     e.add_argument("--model", help="model directory (default: the shipped toy)")
     e.add_argument("-o", "--output", default="eval.json", help="JSON report (default eval.json)")
-    e.add_argument("--words", type=int, default=48, help="held-out words to render (default 48)")
-    e.add_argument("--scenes", type=int, default=32, help="scenes prompts (default 32)")
+    e.add_argument("--words", type=int, default=48, help="held-out words to render (default 48; 0: scenes only)")
+    e.add_argument("--scenes", type=int, default=32, help="scenes prompts (default 32; 0: words only)")
     e.add_argument("--size", help="WxH (default: the model's)")
     e.add_argument("--steps", type=int, help="sampling steps (default: the model's)")
     e.add_argument("--cfg", type=float, help="CFG scale (default: the model's)")
@@ -99,9 +99,11 @@ def cmd_demo(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    _positive(args.words, "--words")
-    if args.scenes is not None and args.scenes < 0:
-        raise UserError(f"--scenes must be >= 0, got {args.scenes}")
+    for flag, value in (("--words", args.words), ("--scenes", args.scenes)):
+        if value < 0:
+            raise UserError(f"{flag} must be >= 0, got {value}")
+    if args.words == 0 and args.scenes == 0:
+        raise UserError("--words 0 --scenes 0 leaves nothing to evaluate")
     _positive(args.steps, "--steps")
     from .eval import run
 

@@ -63,4 +63,5 @@ def test_vae_and_eval_bad_input(capsys, write_config, tmp_path, tiny_model_dir):
     p = write_config({"model": {"dir": str(tiny_model_dir)}, "sources": {"x": {"path": str(tmp_path)}}, "size": "64"})
     assert "size must look like" in _err(capsys, ["train", "vae", "--config", str(p)])
     assert "does not exist" in _err(capsys, ["eval", "--model", str(tmp_path / "nomodel")])
-    assert "--words must be at least 1" in _err(capsys, ["eval", "--words", "0"])
+    assert "--words must be >= 0" in _err(capsys, ["eval", "--words", "-1"])
+    assert "nothing to evaluate" in _err(capsys, ["eval", "--words", "0", "--scenes", "0"])

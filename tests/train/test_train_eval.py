@@ -63,6 +63,14 @@ def test_eval_command_writes_json_and_table(tmp_path, tiny_model_dir, capsys):
     assert set(report["summary"]) >= {"ocr_exact", "char_acc", "scenes"}
     assert "ocr_exact" in capsys.readouterr().out
     assert out.with_suffix(".words.png").is_file()
+    # scenes only: no word is generated, no words metric is claimed
+    only = tmp_path / "s.json"
+    assert main(["eval", "--model", str(tiny_model_dir), "-o", str(only), "--words", "0", "--scenes", "1",
+                 "--steps", "2", "--size", "64x64"]) == 0
+    report = json.loads(only.read_text())
+    assert report["words"] == [] and len(report["scenes"]) == 1
+    assert "scenes" in report["summary"] and "ocr_exact" not in report["summary"]
+    assert not only.with_suffix(".words.png").exists()
 
 
 def test_eval_without_a_shipped_model_is_a_user_error(capsys, monkeypatch, tmp_path):
