@@ -33,6 +33,8 @@ def test_invalid_yaml(capsys, tmp_path):
     ({"stages": [{"steps": 2, "mixture": {"nope": 1}}]}, "unknown source 'nope'"),
     ({"stages": [{"steps": 2, "buckets": ["64by64"]}]}, "size must look like 128x64"),
     ({"caption_dropout": 1.5}, "caption_dropout must be in [0, 1)"),
+    ({"loss": {"object_weight": 0.0}}, "loss.object_weight must be positive"),
+    ({"loss": {"text_weigth": 2.0}}, "unknown key 'text_weigth' (did you mean 'text_weight'?)"),
     ({"batch_size": True}, "batch_size: expected int"),
     ({"model": {"dir": ""}}, "model.dir is missing"),
 ])
