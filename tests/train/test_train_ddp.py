@@ -14,9 +14,10 @@ def _losses(out):
         return [float(r["loss"]) for r in csv.DictReader(f)]
 
 
-def test_two_gloo_processes_match_one(tmp_path, write_config, pretrain_config, synth_dirs):
+@pytest.mark.parametrize("loss", [{}, {"text_weight": 2.0, "object_weight": 5.0}], ids=["reference", "region-weighted"])
+def test_two_gloo_processes_match_one(tmp_path, write_config, pretrain_config, synth_dirs, loss):
     sources = {"text": synth_dirs["pure"], "shapes": synth_dirs["scenes"]}
-    common = dict(caption_dropout=0.5, stages=[{"name": "a", "steps": 3, "resolution": 64}])
+    common = dict(caption_dropout=0.5, stages=[{"name": "a", "steps": 3, "resolution": 64}], loss=loss)
     one = write_config(pretrain_config(sources, tmp_path / "one", **common), "one.yaml")
     two = write_config(pretrain_config(sources, tmp_path / "two", **common), "two.yaml")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
