@@ -29,6 +29,8 @@ def register(subparsers) -> None:
     p.add_argument("--pairs", default=None,
                    help="words only: draw these background/text colour pairs, e.g. 'white/black,navy blue/yellow' "
                         "(default: 12 pairs on light and dark backgrounds)")
+    p.add_argument("--scale", default="1",
+                   help="scenes only: object size factor, 0.25-2 (default 1: radii 5-20%% of the shorter side)")
     p.add_argument("--backgrounds", default=None, help="folder of background photos for compose")
     p.add_argument("--edit-pairs", action="store_true", help="also write an edited target per sample in DIR/edits/")
     p.set_defaults(func=handle)
@@ -41,6 +43,13 @@ def _int(name: str, value: str) -> int:
         raise UserError(f"{name} {value!r}: expected an integer") from None
 
 
+def _float(name: str, value: str) -> float:
+    try:
+        return float(str(value).strip())
+    except ValueError:
+        raise UserError(f"{name} {value!r}: expected a number") from None
+
+
 def handle(args) -> int:
     from .runner import RunConfig, parse_size, run
 
@@ -49,7 +58,8 @@ def handle(args) -> int:
     w, h = parse_size(args.size)
     cfg = RunConfig(kind=args.kind, n=_int("-n", args.n), out=args.out, lang=args.lang, width=w, height=h,
                     seed=_int("--seed", args.seed), workers=_int("--workers", args.workers), fonts=args.fonts,
-                    faces=args.faces, pairs=args.pairs, backgrounds=args.backgrounds, edit_pairs=bool(args.edit_pairs))
+                    faces=args.faces, pairs=args.pairs, backgrounds=args.backgrounds, edit_pairs=bool(args.edit_pairs),
+                    scale=_float("--scale", args.scale))
     manifest = run(cfg)
     print(f"wrote {manifest['count']} {cfg.kind} samples to {cfg.out}")
     return 0

@@ -45,6 +45,7 @@ class RunConfig:
     pairs: str | None = None  # words: comma-separated background/text colour pairs, e.g. "white/black"
     backgrounds: str | None = None
     edit_pairs: bool = False
+    scale: float = 1.0  # scenes: object size factor (radii times scale)
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Context:
     width: int
     height: int
     pairs: tuple | None = None  # words: the (background, text) colour names to draw from
+    scale: float = 1.0  # scenes: object size factor
 
 
 def parse_pairs(text: str | None) -> tuple | None:
@@ -97,6 +99,11 @@ def validate(cfg: RunConfig) -> None:
         if cfg.kind != "words":
             raise UserError("--pairs chooses the colours of words; the other kinds choose their own")
         parse_pairs(cfg.pairs)
+    if cfg.scale != 1.0:
+        if cfg.kind != "scenes":
+            raise UserError("--scale sizes the objects of scenes; the other kinds have none")
+        if not 0.25 <= cfg.scale <= 2.0:
+            raise UserError(f"--scale {cfg.scale}: must be between 0.25 and 2")
     if cfg.kind == "compose" and min(cfg.width, cfg.height) < 128:
         raise UserError(f"compose needs at least 128x128 (a medium with legible text inside a photo), got {cfg.width}x{cfg.height}")
     if cfg.n <= 0:
@@ -122,7 +129,7 @@ _CONTEXTS: dict = {}
 
 def context(cfg: RunConfig) -> Context:
     """The per-process context (fonts, background list), built once per process and configuration."""
-    key = (cfg.kind, cfg.lang, cfg.fonts, cfg.faces, cfg.pairs, cfg.backgrounds, cfg.width, cfg.height)
+    key = (cfg.kind, cfg.lang, cfg.fonts, cfg.faces, cfg.pairs, cfg.backgrounds, cfg.width, cfg.height, cfg.scale)
     ctx = _CONTEXTS.get(key)
     if ctx is None:
         from . import backgrounds
@@ -134,7 +141,7 @@ def context(cfg: RunConfig) -> Context:
             if not lib.covering(probe):
                 raise UserError(f"--faces {cfg.faces!r}: no such face draws --lang {cfg.lang} text ({probe!r})")
         ctx = _CONTEXTS[key] = Context(lib, backgrounds.list_photos(cfg.backgrounds), cfg.width, cfg.height,
-                                       parse_pairs(cfg.pairs))
+                                       parse_pairs(cfg.pairs), cfg.scale)
     return ctx
 
 

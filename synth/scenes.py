@@ -2,9 +2,9 @@
 
 Method: a task is drawn as in GenEval (single object, two objects, counting, colour attribution, position), its
 objects get a shape (circle, square, triangle, star, hexagon: distinguishable by polygon vertex count), a colour
-(hues far apart in RGB and from the background) and a size, and are placed by rejection sampling so that no two
-bounding boxes come closer than a margin; position tasks place the pair so that the named relation holds by a wide
-margin on its axis. Shapes are drawn at 2x and downsampled for clean edges. The metadata lists every object with
+(hues far apart in RGB and from the background) and a size (a fraction of the shorter side, times `--scale`), and are
+placed by rejection sampling so that no two bounding boxes come closer than a margin; position tasks place the pair
+so that the named relation holds by a wide margin on its axis. Shapes are drawn at 2x and downsampled for clean edges. The metadata lists every object with
 shape, colour name, RGB, bbox, centre and radius, plus counts and the relation, which is what a rule-based checker
 with OpenCV needs to score a generated image against the caption.
 """
@@ -15,6 +15,8 @@ import sys
 from dataclasses import dataclass, replace
 
 from PIL import Image, ImageDraw
+
+from qimage.errors import UserError
 
 from . import colors
 from .sample import SCHEMA_VERSION, Sample, build
@@ -87,24 +89,25 @@ def plan(ctx, rng, lang: str) -> Plan:
     bg = BACKGROUNDS[int(rng.integers(len(BACKGROUNDS)))]
     shapes = list(SHAPES)
     S = min(W, H)
+    R = S * ctx.scale  # radii scale with --scale; margins and the relation gap do not
     for _ in range(50):
         relation = None
         if task in ("single_object", "colors"):
-            spec = [(shapes[int(rng.integers(5))], _colors_for(rng, bg, 1)[0], rng.uniform(0.1, 0.2) * S)]
+            spec = [(shapes[int(rng.integers(5))], _colors_for(rng, bg, 1)[0], rng.uniform(0.1, 0.2) * R)]
         elif task in ("two_object", "position"):
             s1, s2 = rng.choice(5, size=2, replace=False)
             c1, c2 = _colors_for(rng, bg, 2)
-            spec = [(shapes[int(s1)], c1, rng.uniform(0.08, 0.15) * S), (shapes[int(s2)], c2, rng.uniform(0.08, 0.15) * S)]
+            spec = [(shapes[int(s1)], c1, rng.uniform(0.08, 0.15) * R), (shapes[int(s2)], c2, rng.uniform(0.08, 0.15) * R)]
         elif task == "counting":
             n = int(rng.integers(2, 7))
             shape, col = shapes[int(rng.integers(5))], _colors_for(rng, bg, 1)[0]
-            r = rng.uniform(0.05, 0.1 if n > 3 else 0.13) * S
+            r = rng.uniform(0.05, 0.1 if n > 3 else 0.13) * R
             spec = [(shape, col, r)] * n
         else:  # counting_two
             s1, s2 = rng.choice(5, size=2, replace=False)
             c1, c2 = _colors_for(rng, bg, 2)
             n1, n2 = int(rng.integers(1, 4)), int(rng.integers(1, 4))
-            r = rng.uniform(0.05, 0.09) * S
+            r = rng.uniform(0.05, 0.09) * R
             spec = [(shapes[int(s1)], c1, r)] * n1 + [(shapes[int(s2)], c2, r)] * n2
         objs = _place(rng, W, H, spec, margin=0.03 * S)
         if objs is None:
@@ -118,7 +121,8 @@ def plan(ctx, rng, lang: str) -> Plan:
             rel = ("left of" if dx < 0 else "right of") if abs(dx) > abs(dy) else ("above" if dy < 0 else "below")
             relation = {"subject": 0, "object": 1, "relation": rel}
         return Plan(W, H, caption_lang, task, bg, objs, relation)
-    raise RuntimeError("scenes: could not place the objects")
+    raise UserError(f"scenes: could not place {task} objects in {W}x{H} at --scale {ctx.scale:g} "
+                    "(a smaller --scale or a larger --size fits them)")
 
 
 def _polygon(o: Obj, k: float):

@@ -33,6 +33,10 @@ def _run(*args, cwd=None):
     ["words", "-n", "2", "-o", "{tmp}/o", "--pairs", "white"],
     ["words", "-n", "2", "-o", "{tmp}/o", "--pairs", "black/black"],
     ["scenes", "-n", "2", "-o", "{tmp}/o", "--pairs", "white/black"],
+    ["scenes", "-n", "2", "-o", "{tmp}/o", "--scale", "3"],
+    ["scenes", "-n", "2", "-o", "{tmp}/o", "--scale", "nan"],
+    ["scenes", "-n", "2", "-o", "{tmp}/o", "--scale", "big"],
+    ["words", "-n", "2", "-o", "{tmp}/o", "--scale", "2"],
     ["pure", "-n", "2"],
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args):

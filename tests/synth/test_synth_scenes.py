@@ -60,3 +60,48 @@ def test_opencv_recovers_counts_from_pixels(make_ctx):
             assert blobs == same_colour, (s.caption, c, blobs)
             checked += 1
     assert checked >= 20
+
+
+# each task's radius range as a fraction of the shorter side (scenes.plan), before --scale
+RADII = {"single_object": (0.1, 0.2), "colors": (0.1, 0.2), "two_object": (0.08, 0.15), "position": (0.08, 0.15),
+         "counting": (0.05, 0.13), "counting_two": (0.05, 0.09)}
+
+
+@pytest.mark.parametrize("scale", [0.5, 1.0, 2.0])
+def test_scale_multiplies_every_radius_and_keeps_the_checker_exact(scale):
+    """--scale 2 at the toy's 128x64 (the recipe's large scenes): radii in the task's range times scale, objects
+    apart, and the eval's checker reads every ground truth right."""
+    from qimage.synth.runner import RunConfig, context
+    from qimage.train.eval import score_scene
+
+    ctx = context(RunConfig(kind="scenes", n=1, out=".", width=128, height=64, scale=scale))
+    radii = []
+    for i in range(80):
+        s = scenes.make(ctx, rng_for(4, i), "en")
+        lo, hi = RADII[s.meta["task"]]
+        for o in s.meta["objects"]:
+            assert lo * 64 * scale - 0.05 <= o["radius"] <= hi * 64 * scale + 0.05, (s.meta["task"], o["radius"])
+            radii.append(o["radius"] / (64 * scale))
+        if scale >= 1:  # at 0.5 a 128x64 scene's objects are 2-px specks, below what the checker resolves
+            assert score_scene(s.image, s.meta)["score"] == 1.0, s.caption
+    assert 0.07 < float(np.mean(radii)) < 0.12  # the same distribution, in units of the scaled side
+
+
+def test_scale_one_is_the_default_scene(make_ctx):
+    from qimage.synth.runner import RunConfig, context
+
+    scaled = context(RunConfig(kind="scenes", n=1, out=".", width=200, height=120, scale=1.0))
+    plain = context(RunConfig(kind="scenes", n=1, out=".", width=200, height=120))
+    for i in range(5):
+        a, b = scenes.make(scaled, rng_for(3, i), "en"), scenes.make(plain, rng_for(3, i), "en")
+        assert a.meta == b.meta and a.image.tobytes() == b.image.tobytes()
+
+
+def test_objects_that_cannot_be_placed_are_a_user_error(monkeypatch):
+    from qimage.errors import UserError
+    from qimage.synth.runner import RunConfig, context
+
+    ctx = context(RunConfig(kind="scenes", n=1, out=".", width=128, height=64, scale=2.0))
+    monkeypatch.setattr(scenes, "_place", lambda *a, **k: None)
+    with pytest.raises(UserError, match="smaller --scale"):
+        scenes.make(ctx, rng_for(0, 0), "en")
