@@ -57,6 +57,9 @@ class Optim:
     schedule: str = "constant"  # constant | cosine (after warmup, over all stages)
     min_lr_ratio: float = 0.1  # cosine floor, as a fraction of lr
     grad_clip: float = 1.0
+    # one kernel over all parameters: on a CPU ~4x less optimiser time than the per-tensor loop (docs/benchmarks.md);
+    # it rounds differently, so switching it changes a run's bytes
+    fused: bool = False
 
 
 @dataclass

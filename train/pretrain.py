@@ -105,7 +105,7 @@ class Trainer:
                                                static_graph=True)
         o = cfg.optim
         self.opt = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=tuple(o.betas), eps=o.eps,
-                                     weight_decay=o.weight_decay)
+                                     weight_decay=o.weight_decay, fused=True if o.fused else None)
         self.total = sum(s.steps for s in cfg.stages)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lr_factor(cfg, self.total))
         self.encoders = FrozenEncoders(comps["vae"], comps["text_encoder"], comps["tokenizer"], device, cfg.cache)

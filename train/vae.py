@@ -209,7 +209,8 @@ def run(cfg: VaeConfig, out=None, decoder_only: bool = False, progress: bool = T
             getattr(vae, part).requires_grad_(False).eval()
     params = [p for p in vae.parameters() if p.requires_grad]
     o = cfg.optim
-    opt = torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay)
+    opt = torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay,
+                            fused=True if o.fused else None)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(cfg, cfg.steps))
 
     root.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,7 @@
 """Checkpoints: an interrupted and resumed run continues exactly; what a save writes is a loadable model directory."""
 import csv
 
+import pytest
 import torch
 
 from qimage.train.checkpoint import STATE_FILE, load_state
@@ -13,12 +14,14 @@ def _losses(out):
         return [(int(r["step"]), r["loss"]) for r in csv.DictReader(f)]
 
 
-def test_interrupted_and_resumed_run_matches_uninterrupted(tmp_path, synth_dirs, pretrain_config):
+@pytest.mark.parametrize("fused", [False, True], ids=["adamw", "fused-adamw"])  # the toy recipe trains fused
+def test_interrupted_and_resumed_run_matches_uninterrupted(tmp_path, synth_dirs, pretrain_config, fused):
     sources = {"text": synth_dirs["pure"], "shapes": synth_dirs["scenes"]}
-    straight = from_dict(PretrainConfig, pretrain_config(sources, tmp_path / "a", caption_dropout=0.3))
+    optim = {"lr": 1e-3, "warmup_steps": 2, "fused": fused}
+    straight = from_dict(PretrainConfig, pretrain_config(sources, tmp_path / "a", caption_dropout=0.3, optim=optim))
     run(straight, progress=False)
 
-    cfg = from_dict(PretrainConfig, pretrain_config(sources, tmp_path / "b", caption_dropout=0.3))
+    cfg = from_dict(PretrainConfig, pretrain_config(sources, tmp_path / "b", caption_dropout=0.3, optim=optim))
     first = run(cfg, stop_at=3, progress=False)  # interrupted inside the second stage
     assert first["stopped"] and first["step"] == 3
     second = run(cfg, resume=True, progress=False)
@@ -32,6 +35,7 @@ def test_interrupted_and_resumed_run_matches_uninterrupted(tmp_path, synth_dirs,
         for name, t in sa[key].items():
             assert torch.equal(t, sb[key][name]), (key, name)
     assert sa["optimizer"]["state"][0]["step"] == sb["optimizer"]["state"][0]["step"] == 5
+    assert [g["fused"] for g in sa["optimizer"]["param_groups"]] == [True if fused else None]
 
 
 def test_checkpoint_is_a_model_directory_with_logs(tmp_path, synth_dirs, pretrain_config):
