@@ -4,9 +4,9 @@ Method: a task is drawn as in GenEval (single object, two objects, counting, col
 objects get a shape (circle, square, triangle, star, hexagon: distinguishable by polygon vertex count), a colour
 (hues far apart in RGB and from the background) and a size (a fraction of the shorter side, times `--scale`), and are
 placed by rejection sampling so that no two bounding boxes come closer than a margin; position tasks place the pair
-so that the named relation holds by a wide margin on its axis. Shapes are drawn at 2x and downsampled for clean edges. The metadata lists every object with
-shape, colour name, RGB, bbox, centre and radius, plus counts and the relation, which is what a rule-based checker
-with OpenCV needs to score a generated image against the caption.
+so that the named relation holds by a wide margin on its axis. Shapes are drawn at 2x and downsampled for clean
+edges. The metadata lists every object with shape, colour name, RGB, bbox, centre and radius, plus counts and the
+relation, which is what a rule-based checker with OpenCV needs to score a generated image against the caption.
 """
 from __future__ import annotations
 

@@ -69,8 +69,8 @@ RADII = {"single_object": (0.1, 0.2), "colors": (0.1, 0.2), "two_object": (0.08,
 
 @pytest.mark.parametrize("scale", [0.5, 1.0, 2.0])
 def test_scale_multiplies_every_radius_and_keeps_the_checker_exact(scale):
-    """--scale 2 at the toy's 128x64 (the recipe's large scenes): radii in the task's range times scale, objects
-    apart, and the eval's checker reads every ground truth right."""
+    """At the toy's 128x64 (a toy run trained on --scale 2): radii in the task's range times scale, and from scale 1
+    up the eval's checker reads every ground truth right."""
     from qimage.synth.runner import RunConfig, context
     from qimage.train.eval import score_scene
 
