@@ -87,14 +87,26 @@ def test_scale_multiplies_every_radius_and_keeps_the_checker_exact(scale):
     assert 0.07 < float(np.mean(radii)) < 0.12  # the same distribution, in units of the scaled side
 
 
-def test_scale_one_is_the_default_scene(make_ctx):
+def test_scale_changes_the_size_and_nothing_else():
+    """The same draw at --scale 1 and 2: a lone object (placed on its first try, so the random streams stay in step)
+    keeps its task, shape, colour, background and caption, and its radius doubles."""
     from qimage.synth.runner import RunConfig, context
 
-    scaled = context(RunConfig(kind="scenes", n=1, out=".", width=200, height=120, scale=1.0))
-    plain = context(RunConfig(kind="scenes", n=1, out=".", width=200, height=120))
-    for i in range(5):
-        a, b = scenes.make(scaled, rng_for(3, i), "en"), scenes.make(plain, rng_for(3, i), "en")
-        assert a.meta == b.meta and a.image.tobytes() == b.image.tobytes()
+    one = context(RunConfig(kind="scenes", n=1, out=".", width=200, height=120, scale=1.0))
+    two = context(RunConfig(kind="scenes", n=1, out=".", width=200, height=120, scale=2.0))
+    assert one is not two
+    lone = 0
+    for i in range(40):
+        a, b = scenes.make(one, rng_for(3, i), "en"), scenes.make(two, rng_for(3, i), "en")
+        if a.meta["task"] not in ("single_object", "colors"):
+            continue
+        lone += 1
+        (oa,), (ob,) = a.meta["objects"], b.meta["objects"]
+        assert (a.caption, a.meta["task"], a.meta["background"]) == (b.caption, b.meta["task"], b.meta["background"])
+        assert (oa["shape"], oa["color"]) == (ob["shape"], ob["color"])
+        # metadata radii are rounded to 0.1 px: twice a rounded radius is within 0.1 + 0.05 of the rounded double
+        assert ob["radius"] == pytest.approx(2 * oa["radius"], abs=0.151)
+    assert lone >= 5
 
 
 def test_objects_that_cannot_be_placed_are_a_user_error(monkeypatch):
