@@ -50,9 +50,11 @@ def main() -> None:
     synth_run(RunConfig(kind="pure", n=args.samples, out=str(tmp / "pure"), width=w, height=h, seed=0), progress=False)
     recipe_optim = yaml.safe_load((RECIPES / "toy-pretrain.yaml").read_text())["optim"]
     rows = []
-    variants = [(f"{'fused' if f else 'per-tensor'} AdamW{' (the recipe)' if f == recipe_optim.get('fused', False) else ''}",
-                 {**recipe_optim, "fused": f}) for f in (False, True)]
-    for label, optim in variants:
+    for fused in (False, True):
+        label = ("fused" if fused else "per-tensor") + " AdamW"
+        if fused == recipe_optim.get("fused", False):
+            label += " (the recipe)"
+        optim = {**recipe_optim, "fused": fused}
         cfg = from_dict(PretrainConfig, {
             "out": str(tmp / "run"), "model": {"dir": str(tmp / "toy"), "init": "adaln-zero"},
             "sources": {"pure": {"path": str(tmp / "pure")}}, "batch_size": args.batch, "optim": optim,
