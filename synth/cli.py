@@ -31,6 +31,8 @@ def register(subparsers) -> None:
                         "(default: 12 pairs on light and dark backgrounds)")
     p.add_argument("--scale", default="1",
                    help="scenes only: object size factor, 0.25-2 (default 1: radii 5-20%% of the shorter side)")
+    p.add_argument("--layout", default="random",
+                   help="scenes only: random placement (default) or rows: one canonical layout per caption")
     p.add_argument("--backgrounds", default=None, help="folder of background photos for compose")
     p.add_argument("--edit-pairs", action="store_true", help="also write an edited target per sample in DIR/edits/")
     p.set_defaults(func=handle)
@@ -59,7 +61,7 @@ def handle(args) -> int:
     cfg = RunConfig(kind=args.kind, n=_int("-n", args.n), out=args.out, lang=args.lang, width=w, height=h,
                     seed=_int("--seed", args.seed), workers=_int("--workers", args.workers), fonts=args.fonts,
                     faces=args.faces, pairs=args.pairs, backgrounds=args.backgrounds, edit_pairs=bool(args.edit_pairs),
-                    scale=_float("--scale", args.scale))
+                    scale=_float("--scale", args.scale), layout=args.layout)
     manifest = run(cfg)
     print(f"wrote {manifest['count']} {cfg.kind} samples to {cfg.out}")
     return 0

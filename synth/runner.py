@@ -46,6 +46,7 @@ class RunConfig:
     backgrounds: str | None = None
     edit_pairs: bool = False
     scale: float = 1.0  # scenes: object size factor (radii times scale)
+    layout: str = "random"  # scenes: "random" placement or canonical "rows" (synth/scenes.py)
 
 
 @dataclass
@@ -56,6 +57,7 @@ class Context:
     height: int
     pairs: tuple | None = None  # words: the (background, text) colour names to draw from
     scale: float = 1.0  # scenes: object size factor
+    layout: str = "random"  # scenes: object placement
 
 
 def parse_pairs(text: str | None) -> tuple | None:
@@ -104,6 +106,11 @@ def validate(cfg: RunConfig) -> None:
             raise UserError("--scale sizes the objects of scenes; the other kinds have none")
         if not 0.25 <= cfg.scale <= 2.0:
             raise UserError(f"--scale {cfg.scale}: must be between 0.25 and 2")
+    if cfg.layout != "random":
+        if cfg.kind != "scenes":
+            raise UserError("--layout places the objects of scenes; the other kinds have none")
+        if cfg.layout not in ("rows",):
+            raise UserError(f"--layout {cfg.layout!r}: choose random or rows")
     if cfg.kind == "compose" and min(cfg.width, cfg.height) < 128:
         raise UserError(f"compose needs at least 128x128 (a medium with legible text inside a photo), got {cfg.width}x{cfg.height}")
     if cfg.n <= 0:
@@ -129,7 +136,7 @@ _CONTEXTS: dict = {}
 
 def context(cfg: RunConfig) -> Context:
     """The per-process context (fonts, background list), built once per process and configuration."""
-    key = (cfg.kind, cfg.lang, cfg.fonts, cfg.faces, cfg.pairs, cfg.backgrounds, cfg.width, cfg.height, cfg.scale)
+    key = (cfg.kind, cfg.lang, cfg.fonts, cfg.faces, cfg.pairs, cfg.backgrounds, cfg.width, cfg.height, cfg.scale, cfg.layout)
     ctx = _CONTEXTS.get(key)
     if ctx is None:
         from . import backgrounds
@@ -141,7 +148,7 @@ def context(cfg: RunConfig) -> Context:
             if not lib.covering(probe):
                 raise UserError(f"--faces {cfg.faces!r}: no such face draws --lang {cfg.lang} text ({probe!r})")
         ctx = _CONTEXTS[key] = Context(lib, backgrounds.list_photos(cfg.backgrounds), cfg.width, cfg.height,
-                                       parse_pairs(cfg.pairs), cfg.scale)
+                                       parse_pairs(cfg.pairs), cfg.scale, cfg.layout)
     return ctx
 
 

@@ -37,6 +37,8 @@ def _run(*args, cwd=None):
     ["scenes", "-n", "2", "-o", "{tmp}/o", "--scale", "nan"],
     ["scenes", "-n", "2", "-o", "{tmp}/o", "--scale", "big"],
     ["words", "-n", "2", "-o", "{tmp}/o", "--scale", "2"],
+    ["scenes", "-n", "2", "-o", "{tmp}/o", "--layout", "grid"],
+    ["words", "-n", "2", "-o", "{tmp}/o", "--layout", "rows"],
     ["pure", "-n", "2"],
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args):
