@@ -109,8 +109,10 @@ def validate(cfg: RunConfig) -> None:
     if cfg.layout != "random":
         if cfg.kind != "scenes":
             raise UserError("--layout places the objects of scenes; the other kinds have none")
-        if cfg.layout not in ("rows",):
-            raise UserError(f"--layout {cfg.layout!r}: choose random or rows")
+        from .scenes import LAYOUTS
+
+        if cfg.layout not in LAYOUTS:
+            raise UserError(f"--layout {cfg.layout!r}: choose one of {', '.join(LAYOUTS)}")
     if cfg.kind == "compose" and min(cfg.width, cfg.height) < 128:
         raise UserError(f"compose needs at least 128x128 (a medium with legible text inside a photo), got {cfg.width}x{cfg.height}")
     if cfg.n <= 0:

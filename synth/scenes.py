@@ -1,16 +1,17 @@
 """Scenes: flat coloured shapes with compositional captions (counts, colours, positions), no text.
 
 Method: a task is drawn as in GenEval (single object, two objects, counting, colour attribution, position), its
-objects get a shape (circle, square, triangle, star, hexagon: distinguishable by polygon vertex count), a colour
-(hues far apart in RGB and from the background) and a size (a fraction of the shorter side, times `--scale`), and are
-placed by rejection sampling so that no two bounding boxes come closer than a margin; position tasks place the pair
-so that the named relation holds by a wide margin on its axis. `--layout rows` places them in canonical rows instead
-(one object centred; two side by side; up to three counted objects evenly along the middle row, four to six on two
-rows; two counted groups on an upper and a lower row; a position pair on the named side at a third of the canvas), each centre jittered by 1.5% of the
-shorter side and radii capped so that neighbours keep a margin: one layout per caption, much as a word is always
-centred, which a small denoiser learns far faster than random placements (docs/toy.md). Shapes are drawn at 2x and downsampled for clean
-edges. The metadata lists every object with shape, colour name, RGB, bbox, centre and radius, plus counts and the
-relation, which is what a rule-based checker with OpenCV needs to score a generated image against the caption.
+objects get a shape (circle, square, triangle, star, hexagon: distinguishable by polygon vertex count), a colour (hues
+far apart in RGB and from the background) and a size (a fraction of the shorter side, times `--scale`), and are placed
+by rejection sampling so that no two bounding boxes come closer than a margin; position tasks place the pair so that
+the named relation holds by a wide margin on its axis. `--layout rows` places them in canonical rows instead (one
+object centred; two side by side; up to three counted objects evenly along the middle row, four to six on two rows;
+two counted groups on an upper and a lower row; a position pair on the named side, a third or a quarter of the canvas out), each
+centre jittered by 1.5% of the shorter side and radii capped so that neighbours keep a margin: one layout per caption,
+much as a word is always centred, which a small denoiser learns far faster than random placements (docs/toy.md).
+Shapes are drawn at 2x and downsampled for clean edges. The metadata lists every object with shape, colour name, RGB,
+bbox, centre and radius, plus counts and the relation, which is what a rule-based checker with OpenCV needs to score a
+generated image against the caption.
 """
 from __future__ import annotations
 
@@ -147,7 +148,7 @@ def plan(ctx, rng, lang: str) -> Plan:
         if ctx.layout == "rows":
             rel = None
             if task == "position":
-                rel = ("left of", "right of", "above", "below")[int(rng.integers(4))]
+                rel = tuple(RELATIONS)[int(rng.integers(len(RELATIONS)))]
             objs = _arrange_rows(rng, W, H, spec, task, margin=0.03 * S, jitter=0.015 * S, relation=rel)
             relation = {"subject": 0, "object": 1, "relation": rel} if rel else None
             return Plan(W, H, caption_lang, task, bg, objs, relation)

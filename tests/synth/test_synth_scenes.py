@@ -173,7 +173,6 @@ def test_rows_layout_puts_every_object_in_its_slot(scale):
     assert tasks == set(scenes.TASKS) and relations == set(scenes.RELATIONS)
 
 
-
 def test_the_default_layout_still_draws_the_recipes_data():
     """The toy recipe's data/scenes folders were drawn by the random layout; adding layouts must not move its random
     stream. Pinned: the captions and metadata of the first 8 samples at the recipe's seed 2 and 128x64."""
