@@ -6,12 +6,12 @@ far apart in RGB and from the background) and a size (a fraction of the shorter 
 by rejection sampling so that no two bounding boxes come closer than a margin; position tasks place the pair so that
 the named relation holds by a wide margin on its axis. `--layout rows` places them in canonical rows instead (one
 object centred; two side by side; up to three counted objects evenly along the middle row, four to six on two rows;
-two counted groups on an upper and a lower row; a position pair on the named side, a third or a quarter of the canvas out), each
-centre jittered by 1.5% of the shorter side and radii capped so that neighbours keep a margin: one layout per caption,
-much as a word is always centred, which a small denoiser learns far faster than random placements (docs/toy.md).
-Shapes are drawn at 2x and downsampled for clean edges. The metadata lists every object with shape, colour name, RGB,
-bbox, centre and radius, plus counts and the relation, which is what a rule-based checker with OpenCV needs to score a
-generated image against the caption.
+two counted groups on an upper and a lower row; a position pair on the named side, a third or a quarter of the canvas
+out), each centre jittered by 1.5% of the shorter side and radii capped so that neighbours keep a margin: one layout
+per caption, much as a word is always centred, which a small denoiser learns far faster than random placements
+(docs/toy.md). Shapes are drawn at 2x and downsampled for clean edges. The metadata lists every object with shape,
+colour name, RGB, bbox, centre and radius, plus counts and the relation, which is what a rule-based checker with
+OpenCV needs to score a generated image against the caption.
 """
 from __future__ import annotations
 
