@@ -24,8 +24,10 @@ def _hist(values: list[float], marks: list[float]) -> dict:
     # heavy-tailed scores (file sizes) read better on a log axis
     log = lo > 0 and hi / lo > 50
     if log:
-        lo, hi = math.log10(lo), math.log10(hi)
+        # bounds from the transformed values themselves: math.log10 and np.log10 can differ in the last bit, which
+        # would drop the smallest or largest value out of the histogram's range
         v = np.log10(v)
+        lo, hi = float(v.min()), float(v.max())
         marks = [math.log10(m) for m in marks if m > 0]
     for m in marks:
         lo, hi = min(lo, m), max(hi, m)
