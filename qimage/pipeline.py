@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
@@ -60,6 +60,19 @@ def pad_cat(embeds: Sequence[torch.Tensor], masks: Sequence[torch.Tensor]) -> tu
     return torch.cat(out_e), torch.cat(out_m)
 
 
+@dataclass
+class Denoising:
+    """A prepared sampling run (``Pipeline.prepare``): packed noise x (B, tokens, C*4), N timesteps, N + 1 sigmas."""
+
+    x: torch.Tensor
+    timesteps: torch.Tensor
+    sigmas: torch.Tensor
+    velocity: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
+    generators: list
+    lh: int
+    lw: int
+
+
 class Pipeline:
     def __init__(self, transformer, vae, text_encoder, tokenizer, scheduler, device=None, settings: Settings | None = None):
         self.transformer, self.vae = transformer, vae
@@ -100,8 +113,7 @@ class Pipeline:
         draws = [torch.randn((1, 1, c, h, w), generator=torch.Generator().manual_seed(int(s))) for s in seeds]
         return torch.cat(draws)[:, 0].to(self.device, self.transformer.dtype)
 
-    @torch.no_grad()
-    def __call__(
+    def prepare(
         self,
         prompts: str | Sequence[str],
         negative_prompt: str | None = None,
@@ -111,13 +123,10 @@ class Pipeline:
         cfg: float | None = None,
         seeds: int | Sequence[int] = 0,
         condition_images: Sequence | None = None,
-        step=euler_step,
-        callback=None,
-        progress: bool = False,
-        output: str = "pil",
-    ):
-        """Images for prompts. ``seeds``: one int (prompt k gets seed + k) or one seed per prompt.
-        ``cfg`` <= 1 disables CFG. ``condition_images``: PIL images appended as edit conditions (same for all)."""
+    ) -> "Denoising":
+        """Everything a sampler needs, before any step: the initial noise, the schedule, the per-sample step
+        generators and ``velocity(x, t, i)`` (true CFG included). ``__call__`` runs it; GRPO calls ``velocity`` again
+        with gradients on the stored trajectory, so rollouts and their recomputation share one definition."""
         s = self.settings
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         width, height = width or s.width, height or s.height
@@ -131,10 +140,12 @@ class Pipeline:
             raise UserError(f"{len(seeds)} seeds for {len(prompts)} prompts")
 
         b, lh, lw = len(prompts), height // self.vae_scale, width // self.vae_scale
-        embeds, mask = self.encode(prompts)
+        with torch.no_grad():
+            embeds, mask = self.encode(prompts)
         do_cfg = cfg > 1
         if do_cfg:
-            neg, neg_mask = self.encode([negative_prompt])  # once, not once per prompt: the same for all
+            with torch.no_grad():
+                neg, neg_mask = self.encode([negative_prompt])  # once, not once per prompt: the same for all
             neg, neg_mask = neg.expand(b, -1, -1), neg_mask.expand(b, -1)
             embeds, mask = pad_cat([embeds, neg], [mask, neg_mask])
 
@@ -145,7 +156,8 @@ class Pipeline:
             for im in condition_images:
                 # Condition images keep their aspect ratio at roughly the target's area, rounded to the grid.
                 cw, ch = self._condition_size(im.size, width * height)
-                lat = vae_ops.encode(self.vae, vae_ops.from_pil([im], (cw, ch)).to(self.device))
+                with torch.no_grad():
+                    lat = vae_ops.encode(self.vae, vae_ops.from_pil([im], (cw, ch)).to(self.device))
                 conds.append(vae_ops.pack(lat.to(self.transformer.dtype)))
                 shapes.append((1, ch // self.vae_scale // 2, cw // self.vae_scale // 2))
             cond_tokens = torch.cat(conds, dim=1).expand(b, -1, -1)
@@ -165,8 +177,35 @@ class Pipeline:
 
         timesteps, sigmas = schedule(self.scheduler, steps, n_target, self.device)
         x = vae_ops.pack(self.noise(seeds, width, height))
-        x = sample(velocity, x, timesteps, sigmas, step=step, callback=callback, progress=progress,
-                   generators=[torch.Generator().manual_seed(step_seed(sd)) for sd in seeds])
+        generators = [torch.Generator().manual_seed(step_seed(sd)) for sd in seeds]
+        return Denoising(x, timesteps, sigmas, velocity, generators, lh, lw)
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompts: str | Sequence[str],
+        negative_prompt: str | None = None,
+        width: int | None = None,
+        height: int | None = None,
+        steps: int | None = None,
+        cfg: float | None = None,
+        seeds: int | Sequence[int] = 0,
+        condition_images: Sequence | None = None,
+        step=euler_step,
+        callback=None,
+        progress: bool = False,
+        output: str = "pil",
+    ):
+        """Images for prompts. ``seeds``: one int (prompt k gets seed + k) or one seed per prompt.
+        ``cfg`` <= 1 disables CFG. ``condition_images``: PIL images appended as edit conditions (same for all)."""
+        d = self.prepare(prompts, negative_prompt, width, height, steps, cfg, seeds, condition_images)
+        x = sample(d.velocity, d.x, d.timesteps, d.sigmas, step=step, callback=callback, progress=progress,
+                   generators=d.generators)
+        return self.finish(x, d.lh, d.lw, output)
+
+    @torch.no_grad()
+    def finish(self, x: torch.Tensor, lh: int, lw: int, output: str = "pil"):
+        """Packed final latents to "latent" (B, C, h, w), "pt" images in [0, 1] or "pil"."""
         latents = vae_ops.unpack(x, lh, lw)
         if output == "latent":
             return latents

@@ -15,9 +15,12 @@ OpenCV needs to score a generated image against the caption.
 """
 from __future__ import annotations
 
+import functools
 import math
+import re
 import sys
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from PIL import Image, ImageDraw
 
@@ -151,6 +154,8 @@ def plan(ctx, rng, lang: str) -> Plan:
                 rel = tuple(RELATIONS)[int(rng.integers(len(RELATIONS)))]
             objs = _arrange_rows(rng, W, H, spec, task, margin=0.03 * S, jitter=0.015 * S, relation=rel)
             relation = {"subject": 0, "object": 1, "relation": rel} if rel else None
+            if combo_key(task, objs, relation) in heldout():
+                continue
             return Plan(W, H, caption_lang, task, bg, objs, relation)
         objs = _place(rng, W, H, spec, margin=0.03 * S)
         if objs is None:
@@ -163,6 +168,8 @@ def plan(ctx, rng, lang: str) -> Plan:
                 continue
             rel = ("left of" if dx < 0 else "right of") if abs(dx) > abs(dy) else ("above" if dy < 0 else "below")
             relation = {"subject": 0, "object": 1, "relation": rel}
+        if combo_key(task, objs, relation) in heldout():
+            continue  # the eval's combinations (synth/heldout_scenes.txt) never reach training data
         return Plan(W, H, caption_lang, task, bg, objs, relation)
     raise UserError(f"scenes: could not place {task} objects in {W}x{H} at --scale {ctx.scale:g} "
                     "(a smaller --scale or a larger --size fits them)")
@@ -235,6 +242,50 @@ def describe(p: Plan) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
+def combo_key(task: str, objects: list[Obj], relation: dict | None) -> str:
+    """A scene's combination, free of language, template, background and placement: what a held-out scenes prompt
+    must never share with training. Groups are sorted (the same objects in another order are the same picture); a
+    relation is written from its left or upper object ("A right of B" is "B left of A")."""
+    if relation:
+        a, b, rel = objects[relation["subject"]], objects[relation["object"]], relation["relation"]
+        if rel in ("right of", "below"):
+            a, b, rel = b, a, {"right of": "left of", "below": "above"}[rel]
+        return f"position: {a.color} {a.shape} {rel} {b.color} {b.shape}"
+    return f"{task}: " + " + ".join(sorted(f"{n} {c} {s}" for c, s, n in groups(objects)))
+
+
+@functools.cache
+def heldout() -> tuple[str, ...]:
+    """The combinations `qimage eval` scores and no scene ever shows (synth/heldout_scenes.txt, one per line)."""
+    text = Path(__file__).with_name("heldout_scenes.txt").read_text(encoding="utf-8")
+    return tuple(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+
+
+def from_key(ctx, rng, key: str) -> Plan:
+    """The plan of a held-out combination in the rows layout (the toy's): background, jitter and rotation from rng."""
+    task, _, body = key.partition(": ")
+    relation = None
+    if task == "position":
+        m = re.fullmatch(r"(\w+) (\w+) (left of|above) (\w+) (\w+)", body)
+        spec = [(m[2], m[1], 1), (m[5], m[4], 1)]
+        relation = {"subject": 0, "object": 1, "relation": m[3]}
+        if rng.random() < 0.5:  # the same picture, said from the other object
+            spec, relation["relation"] = spec[::-1], {"left of": "right of", "above": "below"}[m[3]]
+    else:
+        spec = [(shape, color, int(n)) for n, color, shape in (g.split(" ") for g in body.split(" + "))]
+    names = {c for _, c, _ in spec}
+    bgs = [bg for bg in BACKGROUNDS if all(colors.distance(colors.BY_NAME[c].rgb, colors.BY_NAME[bg].rgb) >= 110
+                                           for c in names)]
+    bg = bgs[int(rng.integers(len(bgs)))]
+    S = min(ctx.width, ctx.height)
+    lo, hi = {"two_object": (0.08, 0.15), "position": (0.08, 0.15), "counting_two": (0.05, 0.09)}[task]
+    r = rng.uniform(lo, hi) * S * ctx.scale
+    objs = [(shape, color, r) for shape, color, n in spec for _ in range(n)]
+    placed = _arrange_rows(rng, ctx.width, ctx.height, objs, task, margin=0.03 * S, jitter=0.015 * S,
+                           relation=relation and relation["relation"])
+    return Plan(ctx.width, ctx.height, "en", task, bg, placed, relation)
+
+
 EN = ["A photo of {d}.", "{D} on a {bg} background.", "An image showing {d}.", "A simple picture: {d}, on {bg}."]
 ZH = ["一张图片，画着{d}。", "{bg}背景上有{d}。", "画面中{d}。"]
 
@@ -278,10 +329,13 @@ def make_edit(ctx, p: Plan, rng, cap_rng) -> Sample:
     """Recolour one object; the target caption describes the new scene."""
     i = int(rng.integers(len(p.objects)))
     o = p.objects[i]
-    new = _colors_for(rng, p.bg, len(OBJECT_COLORS))
-    new = next(c for c in new if c != o.color and colors.distance(colors.BY_NAME[c].rgb, colors.BY_NAME[o.color].rgb) >= 100)
-    objs = list(p.objects)
-    objs[i] = replace(o, color=new)
+    cands = _colors_for(rng, p.bg, len(OBJECT_COLORS))
+    for new in cands:
+        objs = list(p.objects)
+        objs[i] = replace(o, color=new)
+        if (new != o.color and colors.distance(colors.BY_NAME[new].rgb, colors.BY_NAME[o.color].rgb) >= 100
+                and combo_key(p.task, objs, p.relation) not in heldout()):  # targets are training data too
+            break
     target = replace(p, objects=objs, task=p.task if p.task in ("position", "two_object", "single_object") else "edited")
     if p.caption_lang == "zh":
         instruction = f"把{colors.BY_NAME[o.color].zh}的{SHAPES[o.shape]}改成{colors.BY_NAME[new].zh}。"

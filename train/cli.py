@@ -42,7 +42,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--model", help="model directory (default: the shipped toy)")
     e.add_argument("-o", "--output", default="eval.json", help="JSON report (default eval.json)")
     e.add_argument("--words", type=int, default=48, help="held-out words to render (default 48; 0: scenes only)")
-    e.add_argument("--scenes", type=int, default=32, help="scenes prompts (default 32; 0: words only)")
+    e.add_argument("--nonwords", type=int, default=48,
+                   help="random 4-letter strings that are no word (default 48; 0: none)")
+    e.add_argument("--scenes", type=int, default=48,
+                   help="held-out scenes combinations (default 48, all of synth/heldout_scenes.txt; 0: none)")
     e.add_argument("--size", help="WxH (default: the model's)")
     e.add_argument("--steps", type=int, help="sampling steps (default: the model's)")
     e.add_argument("--cfg", type=float, help="CFG scale (default: the model's)")
@@ -99,14 +102,14 @@ def cmd_demo(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    for flag, value in (("--words", args.words), ("--scenes", args.scenes)):
+    for flag, value in (("--words", args.words), ("--nonwords", args.nonwords), ("--scenes", args.scenes)):
         if value < 0:
             raise UserError(f"{flag} must be >= 0, got {value}")
-    if args.words == 0 and args.scenes == 0:
-        raise UserError("--words 0 --scenes 0 leaves nothing to evaluate")
+    if args.words == 0 and args.scenes == 0 and args.nonwords == 0:
+        raise UserError("--words 0 --nonwords 0 --scenes 0 leaves nothing to evaluate")
     _positive(args.steps, "--steps")
     from .eval import run
 
-    run(model=args.model, output=args.output, words=args.words, scenes=args.scenes, size=args.size, steps=args.steps,
-        cfg=args.cfg, seed=args.seed, device=args.device)
+    run(model=args.model, output=args.output, words=args.words, nonwords=args.nonwords, scenes=args.scenes,
+        size=args.size, steps=args.steps, cfg=args.cfg, seed=args.seed, device=args.device)
     return 0

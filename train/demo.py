@@ -87,7 +87,7 @@ FACE = "Arimo 700"  # the face of the shipped toy's words (train/recipes/toy.yam
 
 
 def recipe(out: Path, model: Path, n_words: int, n_scenes: int, eval_words: int, eval_scenes: int) -> Recipe:
-    ev = f"--words {eval_words} --scenes {eval_scenes} --size {SIZE}"
+    ev = f"--words {eval_words} --nonwords {eval_words} --scenes {eval_scenes} --size {SIZE}"
     gen = f"--prompts-file {{out}}/config/prompts.txt --size {SIZE}"
     steps = [
         # the shipped toy learnt words in one bold face: fine-tuning it on seven faces at once costs it letters
@@ -169,7 +169,9 @@ def write_report(out: Path, model: Path, rec: Recipe, times: dict, wall: float) 
         f"<tr><td>{esc(label)}</td><td>{ev['before'].get(k, float('nan')):.3f}</td>"
         f"<td>{ev['after'].get(k, float('nan')):.3f}</td></tr>"
         for k, label in (("ocr_exact", "held-out words read back exactly"), ("char_acc", "character accuracy"),
-                         ("scenes", "scenes score (GenEval-style)")))
+                         ("nonword_exact", "random letters (no word) read back exactly"),
+                         ("scenes", "held-out scenes score (GenEval-style, shapes checked)"),
+                         ("scenes_without_shapes", "held-out scenes: counts, colours and positions only")))
     prompts = "".join(f"<li><code>{esc(p)}</code></li>" for p in PROMPTS)
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>qimage demo</title>

@@ -7,16 +7,27 @@ pairs in plain English on light and dark backgrounds, the prompt is ``On a <bg> 
     exact     = [normalise(read) == normalise(WORD)]                 normalise: NFKC, lower case, no spaces/punctuation
     char_acc  = max(0, 1 - levenshtein(read, WORD) / len(WORD))
 
-Scenes (GenEval-style, rule-based): prompts are the captions of `qimage synth scenes` samples drawn at the eval size,
-and their metadata is the answer key. Every pixel is labelled with the nearest of the scene's background and the
-object colours (within an RGB distance); connected blobs per colour larger than a fifth of the smallest object's disc
-are objects. A prompt scores 1 when every colour has its exact object count and, for position prompts, the subject's
-blob centre lies on the named side of the object's along the dominant axis; else 0 (shapes are not checked: at toy
-sizes a 3-px triangle and star are not reliably told apart). The score is the mean over prompts, per task too.
+Scenes (GenEval-style, rule-based), held out: each prompt is one of the 48 combinations of synth/heldout_scenes.txt
+(two objects, a position relation, two counted groups; no synthesised training scene ever shows one, and none appears
+in the scenes the shipped toy trained on), drawn in the toy's layout (rows, objects at scale 2) with a background and
+caption template from the seed; the plan's metadata is the answer key. Every pixel is labelled with the nearest of the
+scene's background and object colours (within an RGB distance); connected blobs per colour larger than a fifth of the
+smallest object's disc and at least 0.3 solid (area over convex hull: a star is about 0.55, while the rim of a
+black-on-cream edge, which reads as brown, is far less) are objects. A blob's shape is the template (circle, square, triangle, star, hexagon; upright
+within 15 degrees; the blob's area and centre) whose anti-aliased coverage overlaps the blob's colour coverage best
+(soft IoU); blobs under 50 px (radius < 4 px), where a hexagon and a circle differ by a pixel, keep their count but
+are not judged by shape. A prompt scores 1 when every colour has its exact object count, every judged blob of a colour
+has the asked shape, and, for position prompts, the subject's blob centre lies on the named side of the object's
+along the dominant axis; else 0. The score is the mean over prompts, per task too.
+
+Non-words: 48 random 4-letter strings that are no English word (``NONWORDS``; training never renders them), in the
+words' prompt format: whether the model spells letters or recalls word shapes it saw.
 """
 from __future__ import annotations
 
+import functools
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +41,13 @@ HELDOUT_WORDS = (
     "SNOW SOUP TOWN VASE WOLF YARN BELL COAT DRUM FARM GIFT HILL "
     "JAZZ KING LEAF MASK NAIL OVEN PEAR QUIZ ROAD SEED TENT WAVE"
 ).split()
+# Random 4-letter strings that are no English word (wordfreq frequency 0, not in the words vocabulary), each read
+# back exactly by the eval's OCR from a ground-truth render; drawn once from numpy's default_rng(20261202).
+NONWORDS = (
+    "DJSE XBNV EJXL HNEM OLQU BYYJ CWAP GZPE OTSV SQFW SDKB ERAC QHCD PWJF CMKH ODSK ZMKA GDZK IXZM QUZG AMDD YGJR "
+    "YCQM TBEF YGOF ARDV XEEY NTTX HLYP HFZM DIIQ INKP LQAK SQFZ JEQX ZNUR UQCE YMGQ HKTP UELH RPEE NTFJ WKTV JWPA "
+    "ANMU ZODJ OHRV VUKV"
+).split()
 # (background, text): light and dark backgrounds alike, colour names from qimage.synth.colors
 COLOR_PAIRS = (
     ("white", "black"), ("black", "white"), ("light gray", "navy blue"), ("navy blue", "yellow"),
@@ -38,12 +56,12 @@ COLOR_PAIRS = (
 PROMPT = 'On a {bg} background, displaying {fg} text "{word}".'
 
 
-def word_items(n: int) -> list[dict]:
+def word_items(n: int, words=HELDOUT_WORDS) -> list[dict]:
     """n (word, bg, fg, prompt) items: words in order, colour pairs cycling at a different period."""
     items = []
     for k in range(n):
-        word = HELDOUT_WORDS[k % len(HELDOUT_WORDS)]
-        bg, fg = COLOR_PAIRS[(k + k // len(HELDOUT_WORDS)) % len(COLOR_PAIRS)]
+        word = words[k % len(words)]
+        bg, fg = COLOR_PAIRS[(k + k // len(words)) % len(COLOR_PAIRS)]
         items.append({"word": word, "bg": bg, "fg": fg, "prompt": PROMPT.format(bg=bg, fg=fg, word=word)})
     return items
 
@@ -98,48 +116,128 @@ def score_words(images, items) -> list[dict]:
 
 
 def scene_samples(n: int, size: tuple[int, int], seed: int = 0):
-    """n `qimage synth scenes` samples (English captions) at size: (image, caption, meta)."""
+    """n held-out scenes (synth/heldout_scenes.txt in order, cycling) at size: (image, caption, meta); background,
+    caption template and jitter from the seed."""
     from qimage.synth import scenes
     from qimage.synth.runner import RunConfig, context
     from qimage.synth.sample import rng_for
 
-    ctx = context(RunConfig(kind="scenes", n=n, out=".", width=size[0], height=size[1], seed=seed))
+    ctx = context(RunConfig(kind="scenes", n=n, out=".", width=size[0], height=size[1], seed=seed, scale=2.0,
+                            layout="rows"))
+    keys = scenes.heldout()
     out = []
     for i in range(n):
-        s = scenes.make(ctx, rng_for(seed, i), "en")
+        rng = rng_for(seed, i)
+        s = scenes.to_sample(ctx, scenes.from_key(ctx, rng, keys[i % len(keys)]), rng.spawn(1)[0])
         out.append((s.image, s.caption, s.meta))
     return out
 
 
-def detect_blobs(image, meta: dict, max_dist: float = 90.0) -> dict[str, list[tuple[float, float, int]]]:
-    """{colour name: [(cx, cy, area)]} for the scene's object colours, by nearest-colour labelling."""
+MIN_SOLIDITY = 0.3  # area / convex hull: stars are ~0.55; a rim around another object (an edge blend) is far less
+SHAPE_MIN_AREA = 50  # px: below this a blob's shape is not judged (a 3-px hexagon and circle differ by a pixel)
+
+
+@functools.cache
+def _unit_areas() -> dict[str, float]:
+    """Area of each scenes shape at radius 1 (shoelace over synth's own polygon)."""
+    from qimage.synth import scenes
+
+    out = {"circle": math.pi}
+    for shape in scenes.SHAPES:
+        if shape != "circle":
+            pts = np.array(scenes._polygon(scenes.Obj(shape, "", 0.0, 0.0, 1.0, 0.0), 1))
+            out[shape] = 0.5 * abs(np.dot(pts[:, 0], np.roll(pts[:, 1], 1)) - np.dot(pts[:, 1], np.roll(pts[:, 0], 1)))
+    return out
+
+
+def _template(shape: str, cx: float, cy: float, r: float, angle: float, hw: tuple[int, int], k: int = 4):
+    """Anti-aliased coverage of one shape (drawn at k x, area-averaged), as the synthesiser draws it."""
+    import cv2
+
+    from qimage.synth import scenes
+
+    t = np.zeros((hw[0] * k, hw[1] * k), np.uint8)
+    if shape == "circle":
+        cv2.circle(t, (round(cx * k), round(cy * k)), round(r * k), 1, -1)
+    else:
+        pts = scenes._polygon(scenes.Obj(shape, "", cx * k, cy * k, r * k, angle), 1)
+        cv2.fillPoly(t, [np.round(np.array(pts)).astype(np.int32)], 1)
+    return cv2.resize(t.astype(np.float32), (hw[1], hw[0]), interpolation=cv2.INTER_AREA)
+
+
+def classify_shape(coverage: np.ndarray) -> str:
+    """The shape whose template, at the blob's area and centre and upright within 15 degrees, best overlaps the
+    blob's colour coverage (soft IoU: sum of minima over sum of maxima)."""
+    area = float(coverage.sum())
+    ys, xs = np.mgrid[:coverage.shape[0], :coverage.shape[1]]
+    cx, cy = float((coverage * (xs + 0.5)).sum()) / area, float((coverage * (ys + 0.5)).sum()) / area
+    best, best_iou = "", -1.0
+    for shape, unit in _unit_areas().items():
+        r = math.sqrt(area / unit)
+        base = {"triangle": -90.0, "star": -90.0}.get(shape, 0.0)
+        for tilt in ((0,) if shape == "circle" else range(-15, 16, 5)):
+            t = _template(shape, cx, cy, r, base + tilt, coverage.shape)
+            iou = float(np.minimum(t, coverage).sum() / np.maximum(t, coverage).sum())
+            if iou > best_iou:
+                best, best_iou = shape, iou
+    return best
+
+
+def _solidity(mask: np.ndarray) -> float:
+    import cv2
+
+    pts = cv2.findNonZero(mask.astype(np.uint8))
+    hull = cv2.contourArea(cv2.convexHull(pts))
+    return float(mask.sum()) / max(hull, float(mask.sum()))
+
+
+def detect_blobs(image, meta: dict, max_dist: float = 90.0) -> dict[str, list[tuple[float, float, int, str | None]]]:
+    """{colour name: [(cx, cy, area, shape)]} for the scene's object colours; shape is None for blobs too small to
+    judge."""
     import cv2
 
     from qimage.synth import colors
 
     names = sorted({c["color"] for c in meta["counts"]})
-    palette = [meta["background"]["rgb"]] + [colors.BY_NAME[n].rgb for n in names]
+    bg = np.asarray(meta["background"]["rgb"], np.float32)
+    palette = [bg] + [np.asarray(colors.BY_NAME[n].rgb, np.float32) for n in names]
     img = np.asarray(image.convert("RGB")).astype(np.float32)
-    dist = np.stack([np.linalg.norm(img - np.asarray(c, np.float32), axis=-1) for c in palette])
+    dist = np.stack([np.linalg.norm(img - c, axis=-1) for c in palette])
     label = dist.argmin(0)
     label[dist.min(0) > max_dist] = -1
+    # coverage of each colour per pixel, along background -> colour (edges are blends of the two)
+    cover = np.stack([np.clip((img - bg) @ (c - bg) / max(float((c - bg) @ (c - bg)), 1e-6), 0, 1)
+                      for c in palette[1:]])
     r_min = min(o["radius"] for o in meta["objects"]) * image.width / meta["size"][0]
     min_area = max(4.0, 0.2 * np.pi * r_min ** 2)
     out = {}
     for k, name in enumerate(names, start=1):
         mask = (label == k).astype(np.uint8)
-        n, _, stats, centroids = cv2.connectedComponentsWithStats(mask, connectivity=8)
-        out[name] = [(float(centroids[j][0]), float(centroids[j][1]), int(stats[j, cv2.CC_STAT_AREA]))
-                     for j in range(1, n) if stats[j, cv2.CC_STAT_AREA] >= min_area]
+        n, comp, stats, centroids = cv2.connectedComponentsWithStats(mask, connectivity=8)
+        coverage = cover[k - 1]
+        blobs = []
+        for j in range(1, n):
+            area = int(stats[j, cv2.CC_STAT_AREA])
+            if area < min_area or _solidity(comp == j) < MIN_SOLIDITY:
+                continue
+            shape = None
+            if area >= SHAPE_MIN_AREA:
+                near = cv2.dilate((comp == j).astype(np.uint8), np.ones((3, 3), np.uint8))
+                shape = classify_shape(coverage * near)
+            blobs.append((float(centroids[j][0]), float(centroids[j][1]), area, shape))
+        out[name] = blobs
     return out
 
 
 def score_scene(image, meta: dict) -> dict:
     blobs = detect_blobs(image, meta)
     want: dict[str, int] = {}
+    shape_of = {}
     for c in meta["counts"]:
         want[c["color"]] = want.get(c["color"], 0) + c["count"]
+        shape_of[c["color"]] = c["shape"]
     counts_ok = all(len(blobs[c]) == n for c, n in want.items())
+    shapes_ok = all(b[3] in (None, shape_of[c]) for c, bs in blobs.items() for b in bs)
     position_ok = True
     rel = meta.get("relation")
     if rel:
@@ -148,20 +246,21 @@ def score_scene(image, meta: dict) -> dict:
         if not ba or not bb:
             position_ok = False
         else:
-            (ax, ay, _), (bx, by, _) = max(ba, key=lambda t: t[2]), max(bb, key=lambda t: t[2])
+            (ax, ay, *_), (bx, by, *_) = max(ba, key=lambda t: t[2]), max(bb, key=lambda t: t[2])
             dx, dy = ax - bx, ay - by
             position_ok = {"left of": dx < 0 and abs(dx) > abs(dy), "right of": dx > 0 and abs(dx) > abs(dy),
                            "above": dy < 0 and abs(dy) > abs(dx), "below": dy > 0 and abs(dy) > abs(dx)}[rel["relation"]]
-    return {"task": meta["task"], "counts_ok": counts_ok, "position_ok": position_ok,
+    return {"task": meta["task"], "counts_ok": counts_ok, "shapes_ok": shapes_ok, "position_ok": position_ok,
             "found": {c: len(v) for c, v in blobs.items()}, "want": want,
-            "score": float(counts_ok and position_ok)}
+            "shapes": {c: [b[3] for b in v] for c, v in blobs.items()},
+            "score": float(counts_ok and shapes_ok and position_ok)}
 
 
 def score_scenes(images, metas) -> list[dict]:
     return [score_scene(im, m) for im, m in zip(images, metas)]
 
 
-def summarise(word_rows: list[dict], scene_rows: list[dict]) -> dict:
+def summarise(word_rows: list[dict], scene_rows: list[dict], nonword_rows: list[dict] = ()) -> dict:
     out = {}
     if word_rows:
         out["ocr_exact"] = float(np.mean([r["exact"] for r in word_rows]))
@@ -171,8 +270,14 @@ def summarise(word_rows: list[dict], scene_rows: list[dict]) -> dict:
             sel = [r for r in word_rows if r["bg"] in bgs]
             if sel:
                 out[f"ocr_exact_{tone}"] = float(np.mean([r["exact"] for r in sel]))
+    if nonword_rows:
+        out["nonword_exact"] = float(np.mean([r["exact"] for r in nonword_rows]))
+        out["nonword_char_acc"] = float(np.mean([r["char_acc"] for r in nonword_rows]))
     if scene_rows:
         out["scenes"] = float(np.mean([r["score"] for r in scene_rows]))
+        out["scenes_shapes_ok"] = float(np.mean([r["shapes_ok"] for r in scene_rows]))
+        # the score as it was before shapes were judged: counts, colours and positions only
+        out["scenes_without_shapes"] = float(np.mean([r["counts_ok"] and r["position_ok"] for r in scene_rows]))
         for task in sorted({r["task"] for r in scene_rows}):
             out[f"scenes_{task}"] = float(np.mean([r["score"] for r in scene_rows if r["task"] == task]))
     return out
@@ -181,13 +286,15 @@ def summarise(word_rows: list[dict], scene_rows: list[dict]) -> dict:
 def print_table(summary: dict, counts: dict) -> None:
     print(f"{'metric':<28} {'value':>7}  n")
     for k, v in summary.items():
-        n = counts["words"] if k.startswith(("ocr", "char")) else counts["scenes"]
+        n = counts["nonwords"] if k.startswith("nonword") else \
+            counts["words"] if k.startswith(("ocr", "char")) else counts["scenes"]
         print(f"{k:<28} {v:>7.3f}  {n}")
 
 
 def evaluate(pipe, size: tuple[int, int], words: int = 48, scenes: int = 32, steps=None, cfg=None, seed: int = 0,
-             batch: int = 8) -> tuple[dict, list, list, list, list]:
-    """Generates and scores with a Pipeline: (summary, word rows, scene rows, word images, scene images)."""
+             batch: int = 8, nonwords: int = 0) -> tuple[dict, list, list, list, list, list, list]:
+    """Generates and scores with a Pipeline: (summary, word rows, scene rows, word images, scene images, non-word
+    rows, non-word images); non-words use the words' seeds, so each row pairs a word and a non-word drawn from the same noise."""
     W, H = size
 
     def generate(prompts):
@@ -201,17 +308,21 @@ def evaluate(pipe, size: tuple[int, int], words: int = 48, scenes: int = 32, ste
     items = word_items(words)
     word_images = generate([it["prompt"] for it in items]) if items else []
     word_rows = score_words(word_images, items)
+    odd = word_items(nonwords, NONWORDS)
+    nonword_images = generate([it["prompt"] for it in odd]) if odd else []
+    nonword_rows = score_words(nonword_images, odd)
     scene_rows, scene_images = [], []
     if scenes:
         samples = scene_samples(scenes, (W, H), seed)
         scene_images = generate([c for _, c, _ in samples])
         scored = score_scenes(scene_images, [m for _, _, m in samples])
         scene_rows = [{**r, "prompt": c} for r, (_, c, _) in zip(scored, samples)]
-    return summarise(word_rows, scene_rows), word_rows, scene_rows, word_images, scene_images
+    return (summarise(word_rows, scene_rows, nonword_rows), word_rows, scene_rows, word_images, scene_images,
+            nonword_rows, nonword_images)
 
 
-def run(model=None, output="eval.json", words: int = 48, scenes: int = 32, size=None, steps=None, cfg=None,
-        seed: int = 0, device="auto", batch: int = 8) -> dict:
+def run(model=None, output="eval.json", words: int = 48, scenes: int = 48, size=None, steps=None, cfg=None,
+        seed: int = 0, device="auto", batch: int = 8, nonwords: int = 48) -> dict:
     from qimage.commands import _quiet_libraries, parse_size
     from qimage.grid import image_grid
     from qimage.model_dir import resolve_model
@@ -223,17 +334,19 @@ def run(model=None, output="eval.json", words: int = 48, scenes: int = 32, size=
     W, H = parse_size(size) if size else (pipe.settings.width, pipe.settings.height)
     pipe.check_size(W, H)
     pipe.check_steps(pipe.settings.steps if steps is None else steps)  # before any work: --steps 0 is an error
-    summary, word_rows, scene_rows, word_images, scene_images = evaluate(pipe, (W, H), words, scenes, steps, cfg,
-                                                                         seed, batch)
+    summary, word_rows, scene_rows, word_images, scene_images, nonword_rows, nonword_images = evaluate(
+        pipe, (W, H), words, scenes, steps, cfg, seed, batch, nonwords)
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     report = {"model": str(model), "size": [W, H], "steps": steps or pipe.settings.steps, "cfg": cfg or pipe.settings.cfg,
-              "seed": seed, "summary": summary, "words": word_rows, "scenes": scene_rows}
+              "seed": seed, "summary": summary, "words": word_rows, "nonwords": nonword_rows, "scenes": scene_rows}
     out.write_text(json.dumps(report, indent=2) + "\n")
     if word_images:
         image_grid(word_images, cols=8).save(out.with_suffix(".words.png"))
+    if nonword_rows:
+        image_grid(nonword_images, cols=8).save(out.with_suffix(".nonwords.png"))
     if scene_images:
         image_grid(scene_images, cols=8).save(out.with_suffix(".scenes.png"))
-    print_table(summary, {"words": len(word_rows), "scenes": len(scene_rows)})
+    print_table(summary, {"words": len(word_rows), "nonwords": len(nonword_rows), "scenes": len(scene_rows)})
     print(f"wrote {out}")
     return report

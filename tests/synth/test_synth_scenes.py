@@ -187,3 +187,19 @@ def test_the_default_layout_still_draws_the_recipes_data():
         s = scenes.make(ctx, rng_for(2, i), "en")
         h.update((s.caption + json.dumps(s.meta, sort_keys=True)).encode())
     assert h.hexdigest() == "7279ec3b0ef551346d4fc1dfba563933451a731d53ef94c8e993b730e3fb9e4b"
+
+
+def test_held_out_combinations_are_redrawn(monkeypatch):
+    """A draw whose combination is held out is replaced by another draw that is not; others are untouched."""
+    from qimage.synth.runner import RunConfig, context
+
+    for layout in ("random", "rows"):
+        ctx = context(RunConfig(kind="scenes", n=1, out=".", width=128, height=64, layout=layout))
+        first = scenes.plan(ctx, rng_for(0, 0), "en")
+        key = scenes.combo_key(first.task, first.objects, first.relation)
+        monkeypatch.setattr(scenes, "heldout", lambda key=key: (key,))
+        again = scenes.plan(ctx, rng_for(0, 0), "en")
+        assert scenes.combo_key(again.task, again.objects, again.relation) != key
+        other = scenes.plan(ctx, rng_for(0, 1), "en")
+        monkeypatch.undo()
+        assert other == scenes.plan(ctx, rng_for(0, 1), "en")
