@@ -72,16 +72,19 @@ def sde_logprob(x_next, mean, std) -> torch.Tensor:
     return logp.flatten(1).mean(1)
 
 
-def sde_step(x, v, sigma, sigma_next, generators=None, noise_level: float = 0.7):
-    """One stochastic step x_next = mean + std * xi (``sde_step_stats``); xi from each sample's own generator on the
-    CPU, so trajectories are reproducible per seed on any device. Same signature as ``euler_step``: pass
-    ``functools.partial(sde_step, noise_level=a)`` as ``step`` to ``sample`` or to the pipeline."""
-    mean, std = sde_step_stats(x, v, sigma, sigma_next, noise_level)
+def step_noise(shape, generators=None, device=None) -> torch.Tensor:
+    """Standard normal noise of ``shape``, one row per sample from its own CPU generator (reproducible per seed on
+    any device)."""
     if generators is None:
-        xi = torch.randn(mean.shape)
-    else:
-        xi = torch.cat([torch.randn((1, *mean.shape[1:]), generator=g) for g in generators])
-    return (mean + std * xi.to(mean.device)).to(v.dtype)
+        return torch.randn(shape).to(device)
+    return torch.cat([torch.randn((1, *shape[1:]), generator=g) for g in generators]).to(device)
+
+
+def sde_step(x, v, sigma, sigma_next, generators=None, noise_level: float = 0.7):
+    """One stochastic step x_next = mean + std * xi (``sde_step_stats``), xi from ``step_noise``. Same signature as
+    ``euler_step``: pass ``functools.partial(sde_step, noise_level=a)`` as ``step`` to ``sample`` or the pipeline."""
+    mean, std = sde_step_stats(x, v, sigma, sigma_next, noise_level)
+    return (mean + std * step_noise(mean.shape, generators, mean.device)).to(v.dtype)
 
 
 def true_cfg(cond: torch.Tensor, uncond: torch.Tensor, scale: float) -> torch.Tensor:

@@ -19,6 +19,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_pretrain)
 
+    for name, what, func in (("grpo", "Flow-GRPO post-training on SDE rollouts with a reward (docs/posttrain.md)", cmd_grpo),):
+        g = tsub.add_parser(name, help=what)
+        g.add_argument("--config", required=True, help="YAML config (see docs/posttrain.md and train/recipes/)")
+        g.add_argument("--out", help="run directory (default: the config's `out`)")
+        g.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+        g.add_argument("--overwrite", action="store_true", help="start over in a --out that holds a run")
+        g.add_argument("--stop-at", type=int, help="checkpoint and stop after this iteration (resume later)")
+        g.add_argument("--max-minutes", type=float, help="checkpoint and stop after this much training time")
+        g.add_argument("--no-progress", action="store_true", help="no progress bar")
+        g.set_defaults(func=func)
+
     v = tsub.add_parser("vae", help="train the VAE from scratch, or fine-tune its decoder (--decoder-only)")
     v.add_argument("--config", required=True, help="YAML config (see docs/train.md and train/recipes/)")
     v.add_argument("--out", help="run directory (default: the config's `out`)")
@@ -72,6 +83,25 @@ def cmd_pretrain(args) -> int:
                  max_minutes=args.max_minutes)
     if result["losses"]:
         print(f"step {result['step']}: last loss {result['losses'][-1]:.4f}; run in {args.out or cfg.out}")
+    return 0
+
+
+def cmd_grpo(args) -> int:
+    from .config import GrpoConfig, check_post, read_yaml
+
+    cfg = read_yaml(GrpoConfig, args.config)
+    check_post(cfg)
+    _positive(args.stop_at, "--stop-at")
+    if args.max_minutes is not None and args.max_minutes <= 0:
+        raise UserError(f"--max-minutes must be positive, got {args.max_minutes}")
+    if args.resume and args.overwrite:
+        raise UserError("--resume continues a run and --overwrite starts it over: choose one")
+    from .grpo import run
+
+    result = run(cfg, out=args.out, resume=args.resume, overwrite=args.overwrite, stop_at=args.stop_at,
+                 progress=not args.no_progress, max_minutes=args.max_minutes)
+    if result["rewards"]:
+        print(f"iteration {result['step']}: mean reward {result['rewards'][-1]:.3f}; run in {args.out or cfg.out}")
     return 0
 
 

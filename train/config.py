@@ -272,3 +272,123 @@ def check(cfg) -> None:
     else:
         parse_size(cfg.size, "size")
         _positive(cfg.steps, "steps")
+
+
+# --- post-training (train/grpo.py, train/dpo.py) ---------------------------------------------------------------------
+@dataclass
+class Lora:
+    """LoRA through peft (rank 0: full fine-tune). The reference policy is the base with the adapter disabled."""
+
+    rank: int = 0
+    alpha: float = 0.0  # 0: alpha = rank
+    targets: list[str] = field(default_factory=lambda: ["to_q", "to_k", "to_v", "to_out.0", "add_q_proj",
+                                                         "add_k_proj", "add_v_proj", "to_add_out"])
+
+
+@dataclass
+class PostModel:
+    dir: str = ""  # the model to post-train: a model directory; empty: the shipped toy
+    lora: Lora = field(default_factory=Lora)
+
+
+@dataclass
+class Prompts:
+    """Where rollout prompts come from: `file` (one prompt per line), or shares of the built-in generators:
+    `letters` random 4-letter strings and `words` 4-letter English words, both in the eval's caption format and
+    never an eval string; `scenes` synth scenes captions with their answer keys (never a held-out combination)."""
+
+    file: str = ""
+    letters: float = 0.0
+    words: float = 0.0
+    scenes: float = 0.0
+    size: str = "128x64"  # scenes answer keys are drawn at this size
+
+
+@dataclass
+class Rollout:
+    steps: int = 10
+    noise_level: float = 0.7  # a in std_s = a sqrt(s / (1 - s))
+    cfg: float = 4.0
+    window: list[int] = field(default_factory=lambda: [0, 9])  # stochastic and trained steps [start, end)
+    micro_batch: int = 32  # images per forward; recomputation uses the same batches (ratio exactly 1)
+
+
+@dataclass
+class PostLog:
+    every: int = 1
+    checkpoint_every: int = 10
+    sample_every: int = 10
+    prompts: list[str] = field(default_factory=lambda: ['On a white background, displaying black text "MILK".'])
+    sample_steps: int = 20
+    sample_cfg: float = 4.0
+    eval_every: int = 0  # held-out eval (words, non-words, scenes) of the saved weights every N steps
+    eval_words: int = 24
+    eval_nonwords: int = 24
+    eval_scenes: int = 24
+
+
+@dataclass
+class GrpoConfig:
+    out: str = "runs/grpo"
+    seed: int = 0
+    device: str = "auto"
+    model: PostModel = field(default_factory=PostModel)
+    prompts: Prompts = field(default_factory=lambda: Prompts(letters=1.0))
+    reward: str = "ocr"  # ocr | scenes | weighted | module:function
+    reward_weights: dict[str, float] = field(default_factory=dict)  # for weighted
+    steps: int = 50  # GRPO iterations: rollouts, rewards, one or more optimiser steps
+    prompts_per_step: int = 8
+    group_size: int = 8  # G rollouts per prompt
+    rollout: Rollout = field(default_factory=Rollout)
+    std: str = "group"  # advantage normaliser: group | global
+    adv_clip: float = 5.0
+    clip_range: float = 1e-4  # PPO ratio clip
+    beta: float = 0.0  # KL to the reference policy
+    minibatches: int = 1  # optimiser steps per rollout batch (the first is on-policy: ratio exactly 1)
+    optim: Optim = field(default_factory=lambda: Optim(lr=3e-5, warmup_steps=0, weight_decay=0.0))
+    ema_decay: float = 0.0  # 0: the saved model is the raw policy
+    log: PostLog = field(default_factory=PostLog)
+
+
+def check_post(cfg) -> None:
+    """Value checks of a GRPO or DPO config; each failure is one line naming the key."""
+    p = cfg.prompts
+    if not p.file and p.letters + p.words + p.scenes <= 0:
+        raise UserError("config: prompts needs a file or a positive share of letters, words or scenes")
+    for key in ("letters", "words", "scenes"):
+        if getattr(p, key) < 0:
+            raise UserError(f"prompts.{key} must be >= 0, got {getattr(p, key)}")
+    parse_size(p.size, "prompts.size")
+    o = cfg.optim
+    _positive(o.lr, "optim.lr")
+    if len(o.betas) != 2 or not all(0 <= b < 1 for b in o.betas):
+        raise UserError(f"optim.betas must be two numbers in [0, 1), got {o.betas}")
+    if o.schedule not in ("constant", "cosine"):
+        raise UserError(f"optim.schedule must be constant or cosine, got {o.schedule!r}")
+    _positive(cfg.steps, "steps")
+    _positive(cfg.prompts_per_step, "prompts_per_step")
+    if cfg.group_size < 2:
+        raise UserError(f"group_size must be at least 2 (advantages compare samples of one prompt), got {cfg.group_size}")
+    r = cfg.rollout
+    if r.steps < 2:
+        raise UserError(f"rollout.steps must be at least 2, got {r.steps}")
+    if len(r.window) != 2 or not 0 <= r.window[0] < r.window[1] <= r.steps - 1:
+        raise UserError(f"rollout.window must be [start, end) with 0 <= start < end <= steps - 1 = {r.steps - 1} "
+                        f"(the last step is never trained), got {r.window}")
+    if r.noise_level <= 0:
+        raise UserError(f"rollout.noise_level must be positive (0 is the ODE: no log-probabilities), got {r.noise_level}")
+    _positive(r.micro_batch, "rollout.micro_batch")
+    if cfg.std not in ("group", "global"):
+        raise UserError(f"std must be group or global, got {cfg.std!r}")
+    _positive(cfg.adv_clip, "adv_clip")
+    _positive(cfg.clip_range, "clip_range")
+    if cfg.beta < 0:
+        raise UserError(f"beta must be >= 0, got {cfg.beta}")
+    _positive(cfg.minibatches, "minibatches")
+    if (cfg.prompts_per_step * cfg.group_size) % cfg.minibatches:
+        raise UserError(f"prompts_per_step x group_size = {cfg.prompts_per_step * cfg.group_size} is not divisible "
+                        f"by minibatches = {cfg.minibatches}")
+    if not 0 <= cfg.ema_decay < 1:
+        raise UserError(f"ema_decay must be in [0, 1), got {cfg.ema_decay}")
+    if cfg.model.lora.rank < 0:
+        raise UserError(f"model.lora.rank must be >= 0, got {cfg.model.lora.rank}")

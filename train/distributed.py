@@ -52,6 +52,15 @@ def mean(value: torch.Tensor, world: World) -> torch.Tensor:
     return value / world.size
 
 
+def gather(value: torch.Tensor, world: World) -> torch.Tensor:
+    """The concatenation, in rank order, of every process's equally long 1-D tensor."""
+    if world.size == 1:
+        return value
+    parts = [torch.empty_like(value) for _ in range(world.size)]
+    dist.all_gather(parts, value.contiguous())
+    return torch.cat(parts)
+
+
 def any_true(flag: bool, world: World) -> bool:
     """True on every process when it is true on any (so all stop at the same step)."""
     if world.size == 1:

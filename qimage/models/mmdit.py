@@ -23,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_outputs import Transformer2DModelOutput
+from diffusers.loaders.peft import PeftAdapterMixin
 from diffusers.models.modeling_utils import ModelMixin
 
 from qimage.models.rope import MSRoPE, apply_rope_complex, as_complex
@@ -124,6 +125,8 @@ class JointAttention(nn.Module):
     def _qkv(x, q: nn.Linear, k: nn.Linear, v: nn.Linear, head_dim: int):
         # One matmul for q, k and v instead of three: the weights are concatenated on the fly (cheap, autograd-safe)
         # so the state dict keeps diffusers' separate names.
+        if not all(type(m) is nn.Linear for m in (q, k, v)):  # adapters (peft LoRA) wrap the layers: call them
+            return tuple(m(x).unflatten(-1, (-1, head_dim)) for m in (q, k, v))
         w = torch.cat([q.weight, k.weight, v.weight])
         b = torch.cat([q.bias, k.bias, v.bias])
         return F.linear(x, w, b).unflatten(-1, (3, -1, head_dim)).unbind(-3)
@@ -208,7 +211,7 @@ class AdaNormOut(nn.Module):
         return modulate(F.layer_norm(x, (x.shape[-1],), eps=self.eps), shift, scale)
 
 
-class MMDiT(ModelMixin, ConfigMixin):
+class MMDiT(ModelMixin, ConfigMixin, PeftAdapterMixin):
     """Qwen-Image's MMDiT. ``MMDiT.from_pretrained(dir)`` reads diffusers' QwenImageTransformer2DModel folders."""
 
     _supports_gradient_checkpointing = True
