@@ -19,7 +19,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_pretrain)
 
-    for name, what, func in (("grpo", "Flow-GRPO post-training on SDE rollouts with a reward (docs/posttrain.md)", cmd_grpo),):
+    for name, what, func in (("grpo", "Flow-GRPO post-training on SDE rollouts with a reward (docs/posttrain.md)", cmd_grpo),
+                             ("dpo", "flow-DPO on offline or online preference pairs (docs/posttrain.md)", cmd_dpo)):
         g = tsub.add_parser(name, help=what)
         g.add_argument("--config", required=True, help="YAML config (see docs/posttrain.md and train/recipes/)")
         g.add_argument("--out", help="run directory (default: the config's `out`)")
@@ -87,17 +88,26 @@ def cmd_pretrain(args) -> int:
 
 
 def cmd_grpo(args) -> int:
-    from .config import GrpoConfig, check_post, read_yaml
+    return _post(args, "grpo")
 
-    cfg = read_yaml(GrpoConfig, args.config)
+
+def cmd_dpo(args) -> int:
+    return _post(args, "dpo")
+
+
+def _post(args, which: str) -> int:
+    import importlib
+
+    from .config import DpoConfig, GrpoConfig, check_post, read_yaml
+
+    cfg = read_yaml({"grpo": GrpoConfig, "dpo": DpoConfig}[which], args.config)
     check_post(cfg)
     _positive(args.stop_at, "--stop-at")
     if args.max_minutes is not None and args.max_minutes <= 0:
         raise UserError(f"--max-minutes must be positive, got {args.max_minutes}")
     if args.resume and args.overwrite:
         raise UserError("--resume continues a run and --overwrite starts it over: choose one")
-    from .grpo import run
-
+    run = importlib.import_module(f"qimage.train.{which}").run
     result = run(cfg, out=args.out, resume=args.resume, overwrite=args.overwrite, stop_at=args.stop_at,
                  progress=not args.no_progress, max_minutes=args.max_minutes)
     if result["rewards"]:

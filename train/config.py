@@ -328,32 +328,51 @@ class PostLog:
 
 
 @dataclass
-class GrpoConfig:
-    out: str = "runs/grpo"
+class PostConfig:
+    """What GRPO and DPO configs share."""
+
+    out: str = "runs/post"
     seed: int = 0
     device: str = "auto"
     model: PostModel = field(default_factory=PostModel)
     prompts: Prompts = field(default_factory=lambda: Prompts(letters=1.0))
     reward: str = "ocr"  # ocr | scenes | weighted | module:function
     reward_weights: dict[str, float] = field(default_factory=dict)  # for weighted
-    steps: int = 50  # GRPO iterations: rollouts, rewards, one or more optimiser steps
+    steps: int = 50  # iterations: samples, rewards, one or more optimiser steps
     prompts_per_step: int = 8
-    group_size: int = 8  # G rollouts per prompt
+    group_size: int = 8  # G samples per prompt
     rollout: Rollout = field(default_factory=Rollout)
-    std: str = "group"  # advantage normaliser: group | global
-    adv_clip: float = 5.0
-    clip_range: float = 1e-4  # PPO ratio clip
-    beta: float = 0.0  # KL to the reference policy
-    minibatches: int = 1  # optimiser steps per rollout batch (the first is on-policy: ratio exactly 1)
+    beta: float = 0.0
     optim: Optim = field(default_factory=lambda: Optim(lr=3e-5, warmup_steps=0, weight_decay=0.0))
     ema_decay: float = 0.0  # 0: the saved model is the raw policy
     log: PostLog = field(default_factory=PostLog)
 
 
+@dataclass
+class GrpoConfig(PostConfig):
+    out: str = "runs/grpo"
+    std: str = "group"  # advantage normaliser: group | global
+    adv_clip: float = 5.0
+    clip_range: float = 1e-4  # PPO ratio clip
+    minibatches: int = 1  # optimiser steps per rollout batch (the first is on-policy: ratio exactly 1)
+
+
+@dataclass
+class DpoConfig(PostConfig):
+    """flow-DPO: `pairs` (offline: a JSONL file or a Pick-a-Pic-like folder of Parquet) or online pairs (the best
+    and worst of `group_size` ODE samples per prompt by the reward). `beta` scales the margin (docs/posttrain.md)."""
+
+    out: str = "runs/dpo"
+    pairs: str = ""
+    beta: float = 500.0
+    timesteps: Timesteps = field(default_factory=Timesteps)
+
+
 def check_post(cfg) -> None:
     """Value checks of a GRPO or DPO config; each failure is one line naming the key."""
     p = cfg.prompts
-    if not p.file and p.letters + p.words + p.scenes <= 0:
+    offline = isinstance(cfg, DpoConfig) and cfg.pairs
+    if not offline and not p.file and p.letters + p.words + p.scenes <= 0:
         raise UserError("config: prompts needs a file or a positive share of letters, words or scenes")
     for key in ("letters", "words", "scenes"):
         if getattr(p, key) < 0:
@@ -378,16 +397,22 @@ def check_post(cfg) -> None:
     if r.noise_level <= 0:
         raise UserError(f"rollout.noise_level must be positive (0 is the ODE: no log-probabilities), got {r.noise_level}")
     _positive(r.micro_batch, "rollout.micro_batch")
-    if cfg.std not in ("group", "global"):
-        raise UserError(f"std must be group or global, got {cfg.std!r}")
-    _positive(cfg.adv_clip, "adv_clip")
-    _positive(cfg.clip_range, "clip_range")
     if cfg.beta < 0:
         raise UserError(f"beta must be >= 0, got {cfg.beta}")
-    _positive(cfg.minibatches, "minibatches")
-    if (cfg.prompts_per_step * cfg.group_size) % cfg.minibatches:
-        raise UserError(f"prompts_per_step x group_size = {cfg.prompts_per_step * cfg.group_size} is not divisible "
-                        f"by minibatches = {cfg.minibatches}")
+    if isinstance(cfg, GrpoConfig):
+        if cfg.std not in ("group", "global"):
+            raise UserError(f"std must be group or global, got {cfg.std!r}")
+        _positive(cfg.adv_clip, "adv_clip")
+        _positive(cfg.clip_range, "clip_range")
+        _positive(cfg.minibatches, "minibatches")
+        if (cfg.prompts_per_step * cfg.group_size) % cfg.minibatches:
+            raise UserError(f"prompts_per_step x group_size = {cfg.prompts_per_step * cfg.group_size} is not "
+                            f"divisible by minibatches = {cfg.minibatches}")
+    if isinstance(cfg, DpoConfig):
+        _positive(cfg.beta, "beta")
+        _positive(cfg.timesteps.std, "timesteps.std")
+        if cfg.pairs and not Path(cfg.pairs).exists():
+            raise UserError(f"pairs {cfg.pairs} does not exist (a JSONL file or a folder of Parquet pairs)")
     if not 0 <= cfg.ema_decay < 1:
         raise UserError(f"ema_decay must be in [0, 1), got {cfg.ema_decay}")
     if cfg.model.lora.rank < 0:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -32,13 +31,12 @@ import torch
 from qimage.errors import UserError
 from qimage.sampling import euler_step, sde_logprob, sde_step_stats, step_noise
 
-from . import distributed
-from .checkpoint import STATE_FILE, load_state, save_state, write_json_atomic
+from . import distributed, posttrain
 from .config import GrpoConfig
+from .posttrain import PostTrainer
 
 LOG_FIELDS = ["step", "reward", "reward_std", "reward_max", "kl", "loss", "ratio_dev", "clip_frac", "zero_adv",
               "dark_frac", "blank_frac", "lr", "images_per_s", "rollout_s", "reward_s", "train_s", "elapsed_s"]
-EVAL_FIELDS = ["step", "ocr_exact", "char_acc", "nonword_exact", "nonword_char_acc", "scenes", "scenes_without_shapes"]
 
 
 # --- the objective ---------------------------------------------------------------------------------------------------
@@ -107,53 +105,14 @@ def step_stats(c: Chunk, j: int, ro):
 
 
 # --- the trainer -----------------------------------------------------------------------------------------------------
-class Trainer:
-    def __init__(self, cfg: GrpoConfig, out: Path, world, device, progress: bool = True):
-        from qimage.commands import _quiet_libraries
-        from qimage.model_dir import resolve_model
-        from qimage.pipeline import Pipeline, Settings
+class Trainer(PostTrainer):
+    NAME = "grpo"
+    LOG_FIELDS = LOG_FIELDS
+    CURVES = ["reward", "kl", "dark_frac"]
+    CURVES_TITLE = "reward, KL to the reference and dark-pixel fraction per iteration"
 
-        from .config import parse_size
-        from .policy import Policy
-        from .prompts import PromptPool
-        from .rewards import resolve
-
-        _quiet_libraries()
-        self.cfg, self.out, self.world, self.device, self.progress = cfg, out, world, device, progress
-        self.model_dir = resolve_model(cfg.model.dir or None)
-        self.reward_fn = resolve(cfg.reward, cfg.reward_weights)
-        self.pool = PromptPool(cfg.prompts, cfg.seed, needs_text=cfg.reward == "ocr")
-        self.pipe = Pipeline.load(self.model_dir, device=device, dtype=torch.float32)
-        self.settings = Settings.read(self.model_dir)
-        self.size = (self.settings.width, self.settings.height)
-        self.pipe.settings.negative = self.settings.negative
-        self.policy = Policy(self.pipe, cfg.model.lora, cfg.ema_decay, world, device)
-        o = cfg.optim
-        self.opt = torch.optim.AdamW(self.policy.trainable(), lr=o.lr, betas=tuple(o.betas), eps=o.eps,
-                                     weight_decay=o.weight_decay)
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, _lr_factor(o, cfg.steps * cfg.minibatches))
-        self.step = 0
-        parse_size(cfg.prompts.size, "prompts.size")
-
-    # --- checkpoints ---------------------------------------------------------------------------------------------
-    def state(self) -> dict:
-        return {"step": self.step, **self.policy.state(), "optimizer": self.opt.state_dict(),
-                "lr_schedule": self.sched.state_dict()}
-
-    def save(self) -> None:
-        if self.world.main:
-            self.policy.save(self.out / "model", self.model_dir)
-            save_state(self.out / STATE_FILE, self.state())
-
-    def resume(self) -> None:
-        path = self.out / STATE_FILE
-        if not path.is_file():
-            raise UserError(f"--resume: no {STATE_FILE} in {self.out}")
-        s = load_state(path)
-        self.policy.load_state(s)
-        self.opt.load_state_dict(s["optimizer"])
-        self.sched.load_state_dict(s["lr_schedule"])
-        self.step = int(s["step"])
+    def optimiser_steps(self) -> int:
+        return self.cfg.steps * self.cfg.minibatches
 
     # --- one iteration -------------------------------------------------------------------------------------------
     def global_batch(self, step: int) -> tuple[list[dict], list[int]]:
@@ -246,135 +205,8 @@ class Trainer:
                 "lr": self.sched.get_last_lr()[0], "images_per_s": len(items) / max(t1 - t0, 1e-9),
                 "rollout_s": t1 - t0, "reward_s": t2 - t1, "train_s": t3 - t2}
 
-    # --- logs ----------------------------------------------------------------------------------------------------
-    def samples(self) -> None:
-        if not self.world.main or not self.cfg.log.prompts:
-            return
-        from qimage.grid import image_grid
-
-        lg = self.cfg.log
-        with self.policy.saved_weights():
-            images = self.pipe(lg.prompts, steps=lg.sample_steps, cfg=lg.sample_cfg, seeds=0)
-        (self.out / "samples").mkdir(exist_ok=True)
-        image_grid(images).save(self.out / "samples" / f"step-{self.step:06d}.png")
-
-    def evaluate(self, eval_log) -> None:
-        if not self.world.main:
-            return
-        from .eval import evaluate
-
-        lg = self.cfg.log
-        with self.policy.saved_weights():
-            summary = evaluate(self.pipe, self.size, lg.eval_words, lg.eval_scenes, lg.sample_steps, lg.sample_cfg,
-                               nonwords=lg.eval_nonwords)[0]
-        eval_log.write({"step": self.step, **{k: f"{summary[k]:.4f}" for k in EVAL_FIELDS[1:] if k in summary}})
-        plot_log(eval_log.rows(), EVAL_FIELDS[1:], self.out / "eval.png", "held-out eval of the saved weights",
-                 (0.0, 1.0))
-
-    def fit(self, stop_at: int | None = None, max_minutes: float | None = None) -> dict:
-        from tqdm.auto import tqdm
-
-        from .log import CsvLog
-
-        cfg, world, lg = self.cfg, self.world, self.cfg.log
-        log = CsvLog(self.out / "log.csv", LOG_FIELDS, resume_step=self.step) if world.main else None
-        eval_log = CsvLog(self.out / "eval.csv", EVAL_FIELDS, resume_step=self.step) if world.main and lg.eval_every \
-            else None
-        if world.main and self.step == 0:
-            self.samples()
-            if eval_log:
-                self.evaluate(eval_log)
-        bar = tqdm(total=cfg.steps, initial=self.step, desc="grpo", unit="it", disable=not (self.progress and world.main),
-                   dynamic_ncols=True)
-        t_start, rewards = time.perf_counter(), []
-        while self.step < cfg.steps:
-            out = self.iteration()
-            rewards.append(out["reward"])
-            done = self.step
-            if log and (done % lg.every == 0 or done == cfg.steps):
-                log.write({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in
-                           {**out, "elapsed_s": time.perf_counter() - t_start}.items()})
-                plot_log(log.rows(), ["reward", "kl", "dark_frac"], self.out / "curves.png",
-                         "reward, KL to the reference and dark-pixel fraction per iteration")
-            bar.set_postfix(reward=f"{out['reward']:.3f}", kl=f"{out['kl']:.2e}")
-            bar.update(1)
-            stopping = (stop_at is not None and done >= stop_at) or (max_minutes is not None and distributed.any_true(
-                time.perf_counter() - t_start >= 60 * max_minutes, world))
-            if done % lg.checkpoint_every == 0 or done == cfg.steps or stopping:
-                self.save()
-            if lg.sample_every and done % lg.sample_every == 0:
-                self.samples()
-            if eval_log and done % lg.eval_every == 0:
-                self.evaluate(eval_log)
-            if stopping:
-                bar.close()
-                return {"step": done, "rewards": rewards, "stopped": True}
-        bar.close()
-        return {"step": self.step, "rewards": rewards, "stopped": False}
 
 
-def _lr_factor(o, total: int):
-    import math
-
-    def f(step: int) -> float:
-        if step < o.warmup_steps:
-            return (step + 1) / o.warmup_steps
-        if o.schedule == "cosine":
-            p = (step - o.warmup_steps) / max(1, total - o.warmup_steps)
-            return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, p)))
-        return 1.0
-
-    return f
-
-
-def plot_log(rows: list[dict], keys: list[str], path: Path, title: str, y_range=None) -> None:
-    """Each key of the CSV rows against the step, one line each (matplotlib, PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=100)
-    for k in keys:
-        pts = [(float(r["step"]), float(r[k])) for r in rows if r.get(k) not in (None, "")]
-        if pts:
-            ax.plot(*zip(*pts), marker=".", label=k)
-    ax.set_xlabel("iteration")
-    ax.set_title(title, fontsize=9)
-    if y_range:
-        ax.set_ylim(*y_range)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
-def run(cfg: GrpoConfig, out=None, resume: bool = False, overwrite: bool = False, stop_at: int | None = None,
-        progress: bool = True, max_minutes: float | None = None) -> dict:
-    """Trains per the config; writes OUT/model (a complete model directory), OUT/trainer_state.safetensors,
-    OUT/log.csv, OUT/curves.png, OUT/samples/, OUT/eval.csv. Returns {"step", "rewards", "stopped"}."""
-    world, device = distributed.init(cfg.device)
-    try:
-        root = Path(out or cfg.out)
-        if world.main:
-            root.mkdir(parents=True, exist_ok=True)
-            if not resume and not overwrite and (root / STATE_FILE).exists():
-                raise UserError(f"{root} already holds a run; pass --resume to continue it or --overwrite to restart")
-        distributed.barrier(world)
-        trainer = Trainer(cfg, root, world, device, progress)
-        if resume:
-            trainer.resume()
-        if world.main:
-            import dataclasses
-
-            import yaml
-
-            (root / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
-        result = trainer.fit(stop_at, max_minutes)
-        if world.main and not result["stopped"]:
-            write_json_atomic(root / "done.json", {"step": result["step"]})
-        return result
-    finally:
-        distributed.shutdown(world)
-
+def run(cfg: GrpoConfig, **kw) -> dict:
+    """``posttrain.run`` with the GRPO trainer: OUT/model, OUT/trainer_state.safetensors, OUT/log.csv, ..."""
+    return posttrain.run(Trainer, cfg, **kw)
