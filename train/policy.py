@@ -120,12 +120,14 @@ class Policy:
 
         weights = self.ema.module if self.ema is not None else self.model
         p = self.pipe
+        merged = weights
+        if self.lora.rank > 0:
+            merged = copy.deepcopy(weights)
+            merged.fuse_lora()
+            merged.unload_lora()
+        write_model_dir(root, merged, p.vae, p.text_encoder, p.tokenizer, p.scheduler)  # replaces root whole
         if self.lora.rank > 0:
             self._save_lora(root / "lora", weights)
-            weights = copy.deepcopy(weights)
-            weights.fuse_lora()
-            weights.unload_lora()
-        write_model_dir(root, weights, p.vae, p.text_encoder, p.tokenizer, p.scheduler)
         settings = Path(source_dir) / SETTINGS_FILE
         if settings.is_file():
             import json

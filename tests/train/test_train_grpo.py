@@ -32,8 +32,8 @@ def brightness(tmp_path, monkeypatch):
     return "toyreward:brightness"
 
 
-def _config(model, out, **over):
-    data = {"out": str(out), "model": {"dir": str(model)}, "prompts": {"letters": 1.0}, "reward": "ocr",
+def _config(model_dir, out, **over):
+    data = {"out": str(out), "model": {"dir": str(model_dir)}, "prompts": {"letters": 1.0}, "reward": "ocr",
             "steps": 2, "prompts_per_step": 2, "group_size": 2, "beta": 0.01,
             "rollout": {"steps": 4, "window": [0, 3], "micro_batch": 2},
             "optim": {"lr": 1e-3, "warmup_steps": 0, "weight_decay": 0.0},
@@ -166,3 +166,35 @@ def test_a_finished_run_is_not_overwritten_without_a_flag(small_model, tmp_path,
     assert main(["train", "grpo", "--config", str(cfg), "--no-progress"]) == 2
     assert "--resume" in capsys.readouterr().err
     assert main(["train", "grpo", "--config", str(cfg), "--no-progress", "--overwrite"]) == 0
+
+
+def test_lora_policy_starts_as_the_base_trains_only_adapters_and_saves_for_diffusers(small_model, tmp_path,
+                                                                                     brightness):
+    """LoRA through peft: the adapter starts as a no-op (B = 0), only adapter weights train, the reference is the base
+    with adapters disabled, the saved directory is the merged model and the LoRA file loads in QwenImagePipeline."""
+    from diffusers import QwenImagePipeline
+
+    from qimage.pipeline import Pipeline
+
+    lora = {"rank": 4, "alpha": 8.0, "targets": ["to_q", "to_k", "to_v", "to_out.0"]}
+    cfg = _config(small_model, tmp_path / "l", steps=2, reward=brightness, optim={"lr": 1e-2},
+                  **{"model": {"lora": lora}})
+    trainer = grpo.Trainer(cfg, tmp_path / "l", *_world())
+    names = [n for n, p in trainer.pipe.transformer.named_parameters() if p.requires_grad]
+    assert names and all("lora_" in n for n in names)
+    base = Pipeline.load(small_model, dtype=torch.float32)
+    kw = dict(steps=2, seeds=3, output="latent")
+    prompt = 'On a white background, displaying black text "ABCD".'
+    assert torch.equal(trainer.pipe(prompt, **kw), base(prompt, **kw))  # B = 0: the policy is the base
+    for _ in range(2):
+        trainer.iteration()
+    moved = trainer.pipe(prompt, **kw)
+    assert not torch.allclose(moved, base(prompt, **kw), atol=1e-4)
+    with trainer.policy.reference():
+        assert torch.equal(trainer.pipe(prompt, **kw), base(prompt, **kw))
+    trainer.save()
+    merged = Pipeline.load(tmp_path / "l" / "model", dtype=torch.float32)
+    assert torch.allclose(merged(prompt, **kw), moved, atol=1e-5)
+    pipe = QwenImagePipeline.from_pretrained(small_model)
+    pipe.load_lora_weights(str(tmp_path / "l" / "model" / "lora"))
+    assert any("lora" in n for n, _ in pipe.transformer.named_parameters())
