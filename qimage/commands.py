@@ -59,6 +59,8 @@ def parse_size(text: str) -> tuple[int, int]:
         w, h = (int(v) for v in text.lower().split("x"))
     except ValueError:
         raise UserError(f"--size must look like 256x256, got {text!r}") from None
+    if w <= 0 or h <= 0:
+        raise UserError(f"--size must be positive in both dimensions, got {text!r}")
     return w, h
 
 
@@ -93,7 +95,7 @@ def cmd_generate(args) -> int:
     from qimage.pipeline import Pipeline
 
     pipe = Pipeline.load(resolve_model(args.model), device=args.device)
-    width, height = size[0] or pipe.settings.width, size[1] or pipe.settings.height
+    width, height = (pipe.settings.width, pipe.settings.height) if size == (None, None) else size
     pipe.check_size(width, height)
     pipe.check_steps(pipe.settings.steps if args.steps is None else args.steps)
     kwargs = dict(width=width, height=height, steps=args.steps, cfg=args.cfg, negative_prompt=args.negative)

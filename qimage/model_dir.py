@@ -145,6 +145,8 @@ def init_model_dir(path, preset: str = "tiny", seed: int = 0):
         raise UserError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     p = PRESETS[preset]
     root = Path(path)
+    if root.exists() and not root.is_dir():
+        raise UserError(f"{root} exists and is a file, not a directory; choose a new directory")
     if root.exists() and any(root.iterdir()):
         raise UserError(f"{root} exists and is not empty; choose a new directory")
     torch.manual_seed(seed)

@@ -35,7 +35,7 @@ from . import distributed, posttrain
 from .config import GrpoConfig
 from .posttrain import PostTrainer
 
-LOG_FIELDS = ["step", "reward", "reward_std", "reward_max", "kl", "loss", "ratio_dev", "clip_frac", "zero_adv",
+LOG_FIELDS = ["step", "reward", "reward_letters", "reward_words", "reward_scenes", "reward_std", "reward_max", "kl", "loss", "ratio_dev", "clip_frac", "zero_adv",
               "dark_frac", "blank_frac", "lr", "images_per_s", "rollout_s", "reward_s", "train_s", "elapsed_s"]
 
 
@@ -200,7 +200,12 @@ class Trainer(PostTrainer):
         stats = self.update(chunks, adv[part])
         t3 = time.perf_counter()
         self.step += 1
-        return {"step": self.step, "reward": float(rewards.mean()), "reward_std": float(rewards.std()),
+        kinds = {}
+        for kind in ("letters", "words", "scenes"):
+            sel = [i for i, it in enumerate(items) if it.get("kind") == kind]
+            if sel:
+                kinds[f"reward_{kind}"] = float(rewards[sel].mean())
+        return {"step": self.step, "reward": float(rewards.mean()), **kinds, "reward_std": float(rewards.std()),
                 "reward_max": float(rewards.max()), "zero_adv": float((adv == 0).float().mean()), **stats, **guard,
                 "lr": self.sched.get_last_lr()[0], "images_per_s": len(items) / max(t1 - t0, 1e-9),
                 "rollout_s": t1 - t0, "reward_s": t2 - t1, "train_s": t3 - t2}

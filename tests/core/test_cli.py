@@ -24,6 +24,8 @@ def assert_one_line_error(res, needle):
     [
         (["--size", "65x64"], "multiple of 16"),
         (["--size", "big"], "--size"),
+        (["--size", "0x0"], "positive"),  # was silently the model's default size
+        (["--size", "16x0"], "positive"),
         (["--steps", "0"], "--steps"),
         (["--steps", "1"], "at least 2"),  # shift_terminal: one step would give NaN sigmas
     ],
@@ -56,6 +58,9 @@ def test_init_refuses_a_non_empty_directory_and_unknown_presets(tmp_path):
     assert_one_line_error(qimage("init", tmp_path / "full"), "not empty")
     assert (tmp_path / "full" / "x").read_text() == "keep me"
     assert_one_line_error(qimage("init", tmp_path / "new", "--preset", "huge"), "unknown preset")
+    (tmp_path / "file").write_text("keep me too")
+    assert_one_line_error(qimage("init", tmp_path / "file"), "is a file, not a directory")  # was an internal error
+    assert (tmp_path / "file").read_text() == "keep me too"
 
 
 def test_prompts_file_image_k_equals_single_prompt_with_seed_plus_k(tiny_model_dir, tmp_path):
