@@ -63,6 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--cfg", type=float, help="CFG scale (default: the model's)")
     e.add_argument("--seed", type=int, default=0, help="seed of the first image")
     e.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    e.add_argument("--against", help="another model's eval JSON (same options): per-prompt OCR-reward win rate")
     e.set_defaults(func=cmd_eval)
 
 
@@ -151,5 +152,5 @@ def cmd_eval(args) -> int:
     from .eval import run
 
     run(model=args.model, output=args.output, words=args.words, nonwords=args.nonwords, scenes=args.scenes,
-        size=args.size, steps=args.steps, cfg=args.cfg, seed=args.seed, device=args.device)
+        size=args.size, steps=args.steps, cfg=args.cfg, seed=args.seed, device=args.device, against=args.against)
     return 0

@@ -283,6 +283,24 @@ def summarise(word_rows: list[dict], scene_rows: list[dict], nonword_rows: list[
     return out
 
 
+def win_rate(rows: list[dict], other: list[dict]) -> dict:
+    """Per prompt, Flow-GRPO's OCR reward of this model's read against the other's (same prompts and seeds):
+    wins, ties, losses, and the win rate over the decided prompts, wins / (wins + losses)."""
+    from .rewards import ocr_score
+
+    by_prompt = {r["prompt"]: r for r in other}
+    w = t = lo = 0
+    for r in rows:
+        o = by_prompt.get(r["prompt"])
+        if o is None:
+            continue
+        a, b = ocr_score(r["read"], r["word"]), ocr_score(o["read"], o["word"])
+        w, t, lo = w + (a > b), t + (a == b), lo + (a < b)
+    if w + t + lo == 0:
+        raise UserError("--against: the other report shares no prompt with this eval")
+    return {"wins": w, "ties": t, "losses": lo, "win_rate": w / (w + lo) if w + lo else 0.5}
+
+
 def print_table(summary: dict, counts: dict) -> None:
     print(f"{'metric':<28} {'value':>7}  n")
     for k, v in summary.items():
@@ -322,7 +340,7 @@ def evaluate(pipe, size: tuple[int, int], words: int = 48, scenes: int = 32, ste
 
 
 def run(model=None, output="eval.json", words: int = 48, scenes: int = 48, size=None, steps=None, cfg=None,
-        seed: int = 0, device="auto", batch: int = 8, nonwords: int = 48) -> dict:
+        seed: int = 0, device="auto", batch: int = 8, nonwords: int = 48, against=None) -> dict:
     from qimage.commands import _quiet_libraries, parse_size
     from qimage.grid import image_grid
     from qimage.model_dir import resolve_model
@@ -336,10 +354,19 @@ def run(model=None, output="eval.json", words: int = 48, scenes: int = 48, size=
     pipe.check_steps(pipe.settings.steps if steps is None else steps)  # before any work: --steps 0 is an error
     summary, word_rows, scene_rows, word_images, scene_images, nonword_rows, nonword_images = evaluate(
         pipe, (W, H), words, scenes, steps, cfg, seed, batch, nonwords)
+    other = None
+    if against:
+        try:
+            other = json.loads(Path(against).read_text())
+        except (OSError, ValueError) as e:
+            raise UserError(f"--against {against}: not a readable eval report ({e})") from None
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     report = {"model": str(model), "size": [W, H], "steps": steps or pipe.settings.steps, "cfg": cfg or pipe.settings.cfg,
               "seed": seed, "summary": summary, "words": word_rows, "nonwords": nonword_rows, "scenes": scene_rows}
+    if other is not None:
+        report["against"] = {"report": str(against),
+                             **win_rate(word_rows + nonword_rows, other.get("words", []) + other.get("nonwords", []))}
     out.write_text(json.dumps(report, indent=2) + "\n")
     if word_images:
         image_grid(word_images, cols=8).save(out.with_suffix(".words.png"))
@@ -348,5 +375,9 @@ def run(model=None, output="eval.json", words: int = 48, scenes: int = 48, size=
     if scene_images:
         image_grid(scene_images, cols=8).save(out.with_suffix(".scenes.png"))
     print_table(summary, {"words": len(word_rows), "nonwords": len(nonword_rows), "scenes": len(scene_rows)})
+    if other is not None:
+        a = report["against"]
+        print(f"against {against}: {a['wins']} wins, {a['ties']} ties, {a['losses']} losses by OCR reward "
+              f"(win rate {a['win_rate']:.3f} of the decided prompts)")
     print(f"wrote {out}")
     return report

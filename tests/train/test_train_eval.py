@@ -147,3 +147,13 @@ def test_nonwords_are_no_words_and_never_training_text():
     items = ev.word_items(8, ev.NONWORDS)
     images = [ev.render_word(it["word"], it["bg"], it["fg"], (128, 64)) for it in items]
     assert ev.summarise([], [], ev.score_words(images, items))["nonword_exact"] == 1.0
+
+
+def test_win_rate_compares_ocr_rewards_prompt_by_prompt():
+    mine = [{"prompt": p, "word": "ABCD", "read": r} for p, r in (("a", "abcd"), ("b", "abce"), ("c", "ab"), ("d", "x"))]
+    theirs = [{"prompt": p, "word": "ABCD", "read": r} for p, r in (("a", "abce"), ("b", "abce"), ("c", "abcd"),
+                                                                    ("e", "abcd"))]
+    # a: 1.0 vs 0.75 win; b: tie; c: 0.5 vs 1.0 loss; d and e are not shared
+    assert ev.win_rate(mine, theirs) == {"wins": 1, "ties": 1, "losses": 1, "win_rate": 0.5}
+    with pytest.raises(ev.UserError, match="shares no prompt"):
+        ev.win_rate(mine, [{"prompt": "zz", "word": "ABCD", "read": ""}])

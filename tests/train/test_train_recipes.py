@@ -6,7 +6,7 @@ import pytest
 
 import qimage.train
 from qimage.train import recipe as recipe_mod
-from qimage.train.config import PretrainConfig, VaeConfig, load
+from qimage.train.config import DpoConfig, GrpoConfig, PretrainConfig, VaeConfig, check_post, load, read_yaml
 
 RECIPES = sorted((Path(qimage.train.__file__).parent / "recipes").glob("*.yaml"))
 STEP_LISTS = [p for p in RECIPES if recipe_mod._is_recipe(p)]
@@ -15,6 +15,13 @@ CONFIGS = [p for p in RECIPES if p not in STEP_LISTS]
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
 def test_stage_config_loads(path):
+    post = {"grpo": GrpoConfig, "dpo": DpoConfig}
+    kind = next((k for k in post if f"-{k}-" in path.name), None)
+    if kind:
+        cfg = read_yaml(post[kind], path)
+        check_post(cfg)
+        assert cfg.steps > 0
+        return
     cfg = load(VaeConfig if "vae" in path.name else PretrainConfig, path)
     assert cfg.sources
 
@@ -34,5 +41,5 @@ def test_step_list_names_existing_configs_and_commands(path):
 
 def test_recipes_exist():
     assert {p.name for p in CONFIGS} >= {"toy-vae.yaml", "toy-vae-decoder.yaml", "toy-pretrain.yaml"}
-    assert [p.name for p in STEP_LISTS] == ["toy.yaml"]
+    assert [p.name for p in STEP_LISTS] == ["toy-dpo.yaml", "toy-grpo.yaml", "toy.yaml"]
     assert recipe_mod.find("toy") == recipe_mod.RECIPES / "toy.yaml"
