@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from qimage.errors import UserError
 
@@ -111,7 +112,7 @@ def _post(args, which: str) -> int:
     run = importlib.import_module(f"qimage.train.{which}").run
     result = run(cfg, out=args.out, resume=args.resume, overwrite=args.overwrite, stop_at=args.stop_at,
                  progress=not args.no_progress, max_minutes=args.max_minutes)
-    if result["rewards"]:
+    if result["rewards"] and os.environ.get("RANK", "0") == "0":
         print(f"iteration {result['step']}: mean reward {result['rewards'][-1]:.3f}; run in {args.out or cfg.out}")
     return 0
 

@@ -40,7 +40,10 @@ class Policy:
         if world.size > 1:
             from torch.nn.parallel import DistributedDataParallel
 
-            self.ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+            # find_unused_parameters: the last block's text stream is never used; a static graph would do, but it
+            # does not survive no_sync's several backwards per optimiser step
+            self.ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                               find_unused_parameters=True)
 
     def trainable(self) -> list[torch.nn.Parameter]:
         return [p for p in self.model.parameters() if p.requires_grad]

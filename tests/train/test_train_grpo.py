@@ -198,3 +198,32 @@ def test_lora_policy_starts_as_the_base_trains_only_adapters_and_saves_for_diffu
     pipe = QwenImagePipeline.from_pretrained(small_model)
     pipe.load_lora_weights(str(tmp_path / "l" / "model" / "lora"))
     assert any("lora" in n for n, _ in pipe.transformer.named_parameters())
+
+
+def test_two_gloo_processes_match_one(small_model, tmp_path, brightness, write_config):
+    """torchrun with 2 processes: each rolls out half of the batch, rewards are gathered for the advantages, gradients
+    averaged; the log and the weights equal one process's (micro-batches differ, so within float32 batching noise)."""
+    import os
+    import subprocess
+    import sys
+
+    def cfg(name):
+        return write_config({"out": str(tmp_path / name), "model": {"dir": str(small_model)}, "reward": brightness,
+                             "steps": 2, "prompts_per_step": 2, "group_size": 4, "beta": 0.01,
+                             "rollout": {"steps": 4, "window": [0, 3], "micro_batch": 4},
+                             "optim": {"lr": 1e-3, "warmup_steps": 0, "weight_decay": 0.0},
+                             "log": {"every": 1, "checkpoint_every": 1, "sample_every": 0, "prompts": []}}, f"{name}.yaml")
+
+    assert main(["train", "grpo", "--no-progress", "--config", str(cfg("one"))]) == 0
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          "-m", "qimage", "train", "grpo", "--no-progress", "--config", str(cfg("two"))],
+                         env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    a, b = (list(csv.DictReader(open(tmp_path / d / "log.csv"))) for d in ("one", "two"))
+    for key in ("reward", "loss", "kl"):
+        assert [float(r[key]) for r in b] == pytest.approx([float(r[key]) for r in a], rel=1e-3, abs=1e-9), key
+    assert float(a[1]["kl"]) > 0
+    sa, sb = load_state(tmp_path / "one" / STATE_FILE), load_state(tmp_path / "two" / STATE_FILE)
+    for name, t in sa["policy"].items():
+        assert torch.allclose(t, sb["policy"][name], atol=1e-5), name
