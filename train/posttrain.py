@@ -15,7 +15,7 @@ import torch
 from qimage.errors import UserError
 
 from . import distributed
-from .checkpoint import STATE_FILE, load_state, save_state, write_json_atomic
+from .checkpoint import STATE_FILE, load_state, save_state
 
 EVAL_FIELDS = ["step", "ocr_exact", "char_acc", "nonword_exact", "nonword_char_acc", "scenes", "scenes_without_shapes"]
 
@@ -167,30 +167,10 @@ def plot_log(rows: list[dict], keys: list[str], path: Path, title: str, y_range=
     plt.close(fig)
 
 
-def run(trainer_cls, cfg, out=None, resume: bool = False, overwrite: bool = False, stop_at: int | None = None,
-        progress: bool = True, max_minutes: float | None = None) -> dict:
-    """Trains per the config; writes OUT/model (a complete model directory), OUT/trainer_state.safetensors,
-    OUT/log.csv, OUT/curves.png, OUT/samples/, OUT/eval.csv. Returns {"step", "rewards", "stopped"}."""
-    world, device = distributed.init(cfg.device)
-    try:
-        root = Path(out or cfg.out)
-        if world.main:
-            root.mkdir(parents=True, exist_ok=True)
-            if not resume and not overwrite and (root / STATE_FILE).exists():
-                raise UserError(f"{root} already holds a run; pass --resume to continue it or --overwrite to restart")
-        distributed.barrier(world)
-        trainer = trainer_cls(cfg, root, world, device, progress)
-        if resume:
-            trainer.resume()
-        if world.main:
-            import dataclasses
+def run(trainer_cls, cfg, overwrite: bool = False, **kw) -> dict:
+    """Trains per the config (``rundir.run``); writes OUT/model (a complete model directory),
+    OUT/trainer_state.safetensors, OUT/log.csv, OUT/curves.png, OUT/samples/, OUT/eval.csv.
+    Returns {"step", "rewards", "stopped"}."""
+    from . import rundir
 
-            import yaml
-
-            (root / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
-        result = trainer.fit(stop_at, max_minutes)
-        if world.main and not result["stopped"]:
-            write_json_atomic(root / "done.json", {"step": result["step"]})
-        return result
-    finally:
-        distributed.shutdown(world)
+    return rundir.run(trainer_cls, cfg, overwrite=overwrite, **kw)

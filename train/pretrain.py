@@ -316,27 +316,6 @@ def run(cfg: PretrainConfig, out=None, resume: bool = False, stop_at: int | None
         max_minutes: float | None = None) -> dict:
     """Trains per the config; writes OUT/model, OUT/trainer_state.safetensors, OUT/log.csv, OUT/loss.png,
     OUT/samples/. Returns {"step", "losses" (this process's steps), "stopped"}."""
-    world, device = distributed.init(cfg.device)
-    try:
-        root = Path(out or cfg.out)
-        if world.main:
-            root.mkdir(parents=True, exist_ok=True)
-            if not resume and (root / STATE_FILE).exists():
-                raise UserError(f"{root} already holds a run; pass --resume to continue it or choose another --out")
-        distributed.barrier(world)
-        trainer = Trainer(cfg, root, world, device, progress)
-        if resume:
-            trainer.resume()
-        if world.main:
-            import dataclasses
+    from . import rundir
 
-            import yaml
-
-            (root / "config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
-        result = trainer.fit(stop_at, max_minutes)
-        if world.main and not result["stopped"]:
-            # the finished marker a recipe step waits for (an interrupted run has a checkpoint but no marker)
-            write_json_atomic(root / "done.json", {"step": result["step"]})
-        return result
-    finally:
-        distributed.shutdown(world)
+    return rundir.run(Trainer, cfg, out, resume, stop_at=stop_at, progress=progress, max_minutes=max_minutes)

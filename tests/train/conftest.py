@@ -80,3 +80,25 @@ def _pretrain_config(model_dir, sources: dict, out, **over) -> dict:
     }
     cfg.update(over)
     return cfg
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory, tiny_model_dir):
+    """The tiny model with its own settings (post-training tests): 32x32 samples (4 image tokens), 4 steps, CFG 4."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("post-model") / "tiny"
+    shutil.copytree(tiny_model_dir, root)
+    (root / "qimage.json").write_text(json.dumps({"width": 32, "height": 32, "steps": 4, "cfg": 4.0}))
+    return root
+
+
+@pytest.fixture
+def brightness(tmp_path, monkeypatch):
+    """A user reward by module:function: mean brightness (a random tiny model reads no text, so OCR is all 0)."""
+    (tmp_path / "toyreward.py").write_text(
+        "import numpy as np\n"
+        "def brightness(images, items):\n"
+        "    return [float(np.asarray(im.convert('L')).mean() / 255) for im in images]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "toyreward:brightness"

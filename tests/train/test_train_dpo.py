@@ -3,7 +3,6 @@ import csv
 import io
 import json
 import math
-import shutil
 
 import pytest
 import torch
@@ -14,24 +13,6 @@ from qimage.errors import UserError
 from qimage.train import dpo
 from qimage.train.checkpoint import STATE_FILE, load_state
 from qimage.train.config import DpoConfig, check_post, from_dict
-
-
-@pytest.fixture(scope="module")
-def small_model(tmp_path_factory, tiny_model_dir):
-    root = tmp_path_factory.mktemp("dpo-model") / "tiny"
-    shutil.copytree(tiny_model_dir, root)
-    (root / "qimage.json").write_text(json.dumps({"width": 32, "height": 32, "steps": 4, "cfg": 4.0}))
-    return root
-
-
-@pytest.fixture
-def brightness(tmp_path, monkeypatch):
-    (tmp_path / "toyreward2.py").write_text(
-        "import numpy as np\n"
-        "def brightness(images, items):\n"
-        "    return [float(np.asarray(im.convert('L')).mean() / 255) for im in images]\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    return "toyreward2:brightness"
 
 
 def test_dpo_loss_by_hand():
