@@ -66,4 +66,5 @@ def test_vae_and_eval_bad_input(capsys, write_config, tmp_path, tiny_model_dir):
     assert "size must look like" in _err(capsys, ["train", "vae", "--config", str(p)])
     assert "does not exist" in _err(capsys, ["eval", "--model", str(tmp_path / "nomodel")])
     assert "--words must be >= 0" in _err(capsys, ["eval", "--words", "-1"])
-    assert "nothing to evaluate" in _err(capsys, ["eval", "--words", "0", "--scenes", "0"])
+    assert "nothing to evaluate" in _err(capsys, ["eval", "--words", "0", "--nonwords", "0", "--scenes", "0"])
+    assert "--nonwords must be >= 0" in _err(capsys, ["eval", "--nonwords", "-1"])
