@@ -35,7 +35,6 @@ def main() -> None:
 
     from qimage.commands import _quiet_libraries
     from qimage.device import autocast, pick_device
-    from qimage.model_dir import SHIPPED_TOY
     from qimage.train import grpo, rewards
     from qimage.train.config import GrpoConfig, check_post, from_dict
     from qimage.train.distributed import World
