@@ -177,7 +177,7 @@ class Trainer(PostTrainer):
                         total = (loss + cfg.beta * kl).sum() / (n * n_trained)
                     total.backward()
                     w = len(c.items) / (n * n_trained * cfg.minibatches)
-                    stats["loss"] += float(total.detach())
+                    stats["loss"] += float(total.detach()) / cfg.minibatches  # the mean over minibatches
                     stats["kl"] += float(kl.detach().sum()) / (n * n_trained * cfg.minibatches)
                     stats["ratio_dev"] = max(stats["ratio_dev"], float((ratio.detach() - 1).abs().max()))
                     stats["clip_frac"] += w * float(((ratio.detach() - 1).abs() > cfg.clip_range).float().mean())

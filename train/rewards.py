@@ -38,14 +38,12 @@ def quoted(prompt: str) -> str | None:
 
 
 def ocr_score(read: str, target: str) -> float:
-    from rapidfuzz.distance import Levenshtein
-
-    from qimage.synth.readback import normalize
+    from qimage.synth.readback import levenshtein, normalize
 
     t, o = normalize(target), normalize(read)
     if not t:
         raise UserError(f"OCR reward: the quoted text {target!r} has no letters to read")
-    d = 0 if t in o else min(Levenshtein.distance(o, t), len(t))
+    d = 0 if t in o else min(levenshtein(o, t), len(t))
     return 1.0 - d / len(t)
 
 
