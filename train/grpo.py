@@ -104,12 +104,29 @@ def step_stats(c: Chunk, j: int, ro):
     return sde_step_stats(c.x[j], v, d.sigmas[i], d.sigmas[i + 1], ro.noise_level)
 
 
+def check_layout(cfg, world_size: int) -> None:
+    """Each process's rollouts go through the model in micro-batches, and the minibatches are whole micro-batches."""
+    local = cfg.prompts_per_step * cfg.group_size // world_size
+    chunks = -(-local // cfg.rollout.micro_batch)
+    if cfg.prompts_per_step * cfg.group_size % world_size:
+        raise UserError(f"prompts_per_step x group_size = {cfg.prompts_per_step * cfg.group_size} does not split "
+                        f"over {world_size} processes")
+    if chunks % cfg.minibatches:
+        raise UserError(f"rollout.micro_batch = {cfg.rollout.micro_batch} cuts the {local} rollouts per process into "
+                        f"{chunks} micro-batches, which do not split into minibatches = {cfg.minibatches}; choose a "
+                        f"micro_batch that divides {local // cfg.minibatches}")
+
+
 # --- the trainer -----------------------------------------------------------------------------------------------------
 class Trainer(PostTrainer):
     NAME = "grpo"
     LOG_FIELDS = LOG_FIELDS
     CURVES = ["reward", "kl", "dark_frac"]
     CURVES_TITLE = "reward, KL to the reference and dark-pixel fraction per iteration"
+
+    def __init__(self, cfg, out, world, device, progress: bool = True):
+        check_layout(cfg, world.size)  # before the model loads: a layout error is the config's, found at once
+        super().__init__(cfg, out, world, device, progress)
 
     def optimiser_steps(self) -> int:
         return self.cfg.steps * self.cfg.minibatches
@@ -150,9 +167,6 @@ class Trainer(PostTrainer):
 
         cfg, ro = self.cfg, self.cfg.rollout
         n_trained = ro.window[1] - ro.window[0]
-        if len(chunks) % cfg.minibatches:
-            raise UserError(f"{len(chunks)} micro-batches per process do not split into {cfg.minibatches} minibatches "
-                            "(choose rollout.micro_batch to divide the batch)")
         per = len(chunks) // cfg.minibatches
         stats = {"loss": 0.0, "kl": 0.0, "ratio_dev": 0.0, "clip_frac": 0.0}
         offsets = np.cumsum([0] + [len(c.items) for c in chunks])

@@ -123,6 +123,8 @@ def test_interrupted_and_resumed_run_matches_uninterrupted(small_model, tmp_path
     ({"rollout": {"window": [0, 4]}}, "the last step is never trained"),
     ({"model": {"dir": "/nonexistent/model"}}, "/nonexistent/model"),
     ({"prompts": {"letters": 0.0, "file": "PROMPTS"}}, "has no quoted text for the OCR reward"),
+    ({"prompts_per_step": 3, "group_size": 4, "minibatches": 2, "rollout": {"micro_batch": 4}},
+     "into 3 micro-batches, which do not split into minibatches = 2"),
 ])
 def test_bad_configs_are_one_line_errors(small_model, tmp_path, write_config, capsys, over, message):
     import yaml
