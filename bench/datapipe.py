@@ -58,7 +58,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from qimage.datapipe import recipe as R
-    from qimage.datapipe.pipeline import init_ray, parse_stages, run
+    from qimage.datapipe.cluster import init_ray
+    from qimage.datapipe.pipeline import parse_stages, run
     from qimage.datapipe.process import Plan, process_file
 
     cores = os.cpu_count() or 1

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from qimage.datapipe import recipe as R
+from qimage.datapipe.cluster import init_ray, sweep, track
 from qimage.datapipe.process import Plan, process_file
 from qimage.datapipe.sample import discover
 from qimage.errors import UserError
@@ -63,26 +64,6 @@ def stages_text(stages) -> str:
         run.append(s)
     parts.append(run)
     return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in parts if r)
-
-
-# -- Ray ---------------------------------------------------------------------------------------------------------
-def init_ray(address: str | None, object_store_mb: int):
-    """Join a cluster when given an address (or RAY_ADDRESS), else start a small local Ray; reuse one already up."""
-    import ray
-
-    if ray.is_initialized():
-        return ray
-    addr = address or os.environ.get("RAY_ADDRESS")
-    logging.getLogger("ray").setLevel(logging.WARNING)
-    kw = dict(include_dashboard=False, log_to_driver=False, configure_logging=False)
-    try:
-        if addr:
-            ray.init(address=addr, **kw)
-        else:
-            ray.init(object_store_memory=int(object_store_mb) << 20, **kw)
-    except (ConnectionError, ValueError, RuntimeError) as e:
-        raise UserError(f"cannot start or join Ray ({addr or 'local'}): {str(e).splitlines()[0]}") from None
-    return ray
 
 
 _PLANS: dict[tuple, Plan] = {}
@@ -138,6 +119,7 @@ def _fingerprint_inputs(root: Path, inputs: list[str], sidecars: dict[str, dict[
 def run(input_dir, out_dir, recipe_path=None, stages="1-7", address=None, overwrite=False, progress=True,
         log=print) -> dict:
     t0 = time.time()
+    sweep()  # an earlier run killed with -9 left Ray processes behind, whether or not this one needs Ray
     root = Path(input_dir).expanduser().resolve()
     out = Path(out_dir).expanduser().resolve()
     if not root.is_dir():
@@ -180,20 +162,21 @@ def run(input_dir, out_dir, recipe_path=None, stages="1-7", address=None, overwr
     if done_files:
         log(f"resuming: {len(shards) - len(pending)} of {len(shards)} shards already done")
     t1 = time.time()
+    worker_cpu, nodes = 0.0, {}
     if pending:
-        worker_cpu = _score(pending, sidecars, root, work, recipe, st, address, len(inputs), done_files, progress)
-    else:
-        worker_cpu = 0.0
+        worker_cpu, nodes = _score(pending, sidecars, root, work, recipe, st, address, len(inputs), done_files, progress)
     from qimage.datapipe.finalize import finalize
 
     timing = {"scoring_s": round(time.time() - t1, 3), "scored_files": len(inputs) - done_files,
-              "worker_cpu_s": round(worker_cpu, 3)}
+              "worker_cpu_s": round(worker_cpu, 3),
+              "shards_per_node": nodes}  # Ray node id -> shards it scored in this invocation
     report = finalize(root, out, recipe, st, len(shards), warnings, time.time() - t0, timing)
     return report
 
 
-def _score(pending, sidecars, root, work, recipe, st, address, total, done, progress) -> float:
-    """Score the pending shards; returns the CPU seconds the tasks spent (for the report and the benchmark)."""
+def _score(pending, sidecars, root, work, recipe, st, address, total, done, progress) -> tuple[float, dict]:
+    """Score the pending shards; returns the CPU seconds the tasks spent (for the report and the benchmark) and
+    how many shards each Ray node scored."""
     from tqdm import tqdm
 
     ray = init_ray(address, recipe["run"]["object_store_mb"])
@@ -212,12 +195,15 @@ def _score(pending, sidecars, root, work, recipe, st, address, total, done, prog
 
     def score(row: dict) -> dict:
         files = json.loads(row["files"])
-        return run_shard(int(row["shard"]), files, cars, str(root), str(work), recipe, st)
+        out = run_shard(int(row["shard"]), files, cars, str(root), str(work), recipe, st)
+        return {**out, "node": ray.get_runtime_context().get_node_id()}
 
     ds = ray.data.from_items(items, override_num_blocks=len(items)).map(score, num_cpus=float(recipe["run"]["task_cpus"]))
-    cpu = 0.0
+    cpu, nodes = 0.0, {}
     with tqdm(total=total, initial=done, unit="img", desc="scoring", disable=not progress, dynamic_ncols=True) as bar:
         for row in ds.iter_rows():
             bar.update(int(row["n"]))
             cpu += float(row["cpu_s"])
-    return cpu
+            nodes[row["node"]] = nodes.get(row["node"], 0) + 1
+            track()  # workers start on demand: record them while the run lasts
+    return cpu, dict(sorted(nodes.items()))

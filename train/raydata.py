@@ -5,7 +5,7 @@ draws from is sent through a Ray dataset (``map``: decode the bytes or file, `fi
 pixels) and the results stream back into the trainer, which keeps them as fitted pixels; the frozen VAE then encodes
 them into the latent cache as on the local path. The fitted pixels are the same bytes either way (same PIL code in
 the worker), so `loader: ray` trains exactly like `loader: local`. Ray joins RAY_ADDRESS when set, else starts a
-small local instance (``qimage.datapipe.pipeline.init_ray``).
+private local instance on 127.0.0.1 (``qimage.datapipe.cluster``).
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def _decode_fit(row: dict) -> dict:
 def preprocess(records: dict, names: list[str], buckets, object_store_mb: int = 256) -> int:
     """Replaces every record of sources `names` by one carrying its fitted pixels, computed in Ray workers.
     Returns the number of records processed."""
-    from qimage.datapipe.pipeline import init_ray
+    from qimage.datapipe.cluster import init_ray, track
 
     ray = init_ray(None, object_store_mb)
     items = []
@@ -46,4 +46,5 @@ def preprocess(records: dict, names: list[str], buckets, object_store_mb: int = 
     for row in ds.iter_rows():
         n, i = row["source"], int(row["i"])
         records[n][i] = dataclasses.replace(records[n][i], pixels=np.asarray(row["pixels"], dtype=np.uint8))
+        track()
     return len(items)
