@@ -17,7 +17,7 @@ from qimage.datapipe import labels as L
 from qimage.datapipe.pipeline import _atomic_write
 from qimage.datapipe.process import Plan
 
-LIGHT = ["id", "path", "size_bytes", "width", "height", "stage", "filter", "reason", "score", "phash", "passed_later",
+LIGHT = ["id", "path", "size_bytes", "width", "height", "stage", "filter", "reason", "reasons", "score", "phash", "passed_later",
          "lang", "category", "bucket", "has_caption", "synthetic", "ocr"]
 
 
@@ -31,7 +31,7 @@ def kept_schema(plan: Plan) -> pa.Schema:
 
 
 REJECTED_SCHEMA = pa.schema([("id", pa.string()), ("path", pa.string()), ("stage", pa.int32()), ("filter", pa.string()),
-                             ("reason", pa.string()), ("score", pa.float64())])
+                             ("reason", pa.string()), ("reasons", pa.list_(pa.string())), ("score", pa.float64())])
 
 
 def finalize(root: Path, out: Path, recipe: dict, stages: tuple[int, ...], n_shards: int, warnings: list[str],
@@ -55,7 +55,9 @@ def finalize(root: Path, out: Path, recipe: dict, stages: tuple[int, ...], n_sha
                  "path": rows[i]["path"]} for i in eligible]
         for k, (dist, reason) in dup.resolve(view).items():
             r = rows[eligible[k]]
-            r.update(stage=1, filter="duplicate", reason=reason, score=dist, score_duplicate=dist)
+            same_stage = r["reasons"] if r["stage"] == 1 else []  # a later stage's failures were never final
+            r.update(stage=1, filter="duplicate", reason=reason, score=dist, score_duplicate=dist,
+                     reasons=[f"duplicate: {reason}", *same_stage])
 
     kept_idx = [i for i, r in enumerate(rows) if r["filter"] is None]
     w = L.weights([rows[i] for i in kept_idx], recipe["labels"], 6 in stages, 7 in stages)

@@ -97,7 +97,7 @@ def shard_schema(plan: Plan) -> pa.Schema:
     fields = [("id", pa.string()), ("path", pa.string()), ("size_bytes", pa.int64()), ("caption", pa.string()),
               ("has_caption", pa.bool_()), ("meta", pa.string()), ("synthetic", pa.bool_()), ("width", pa.int32()),
               ("height", pa.int32()), ("format", pa.string()), ("stage", pa.int32()), ("filter", pa.string()),
-              ("reason", pa.string()), ("score", pa.float64()), ("phash", pa.int64()), ("passed_later", pa.bool_()),
+              ("reason", pa.string()), ("reasons", pa.list_(pa.string())), ("score", pa.float64()), ("phash", pa.int64()), ("passed_later", pa.bool_()),
               ("lang", pa.string()), ("category", pa.string()), ("bucket", pa.string()), ("ocr", pa.string()),
               ("ocr_text", pa.string()), ("image", pa.binary()), ("thumb", pa.binary())]
     fields += [(c, pa.float64()) for c in plan.score_columns()]

@@ -1,4 +1,4 @@
-"""The per-row pass: one input file -> one result row (scores, first rejection, labels, bytes to ship).
+"""The per-row pass: one input file -> one result row (scores, rejections, labels, bytes to ship).
 
 Pure Python with no Ray in it, so the benchmark's single-process loop and the Ray tasks run the very same code.
 """
@@ -88,13 +88,15 @@ def process_file(plan: Plan, root: Path, rel: str, sidecars: dict[str, str], thu
         "id": sample_id(rel), "path": display_path(rel), "size_bytes": len(data), "caption": s.caption, "has_caption": s.has_caption,
         "meta": s.meta_text, "synthetic": s.synthetic, "width": 0, "height": 0, "format": "",
         "stage": None, "filter": None, "reason": None, "score": None, "phash": None, "passed_later": False,
-        "lang": "unknown", "category": "unknown", "bucket": "", "ocr": "", "ocr_text": "", "image": None, "thumb": None,
+        "reasons": [], "lang": "unknown", "category": "unknown", "bucket": "", "ocr": "", "ocr_text": "", "image": None, "thumb": None,
         **{c: None for c in plan.score_columns()},
     }
-    first: tuple | None = None
+    fails: list[tuple] = []  # (stage, filter, reason, score): the first is the primary rejection
     if read_error:
-        first = (1, "broken_file", read_error, float("nan"))
+        fails.append((1, "broken_file", read_error, float("nan")))
     for f in ([] if read_error else plan.filters):
+        if fails and plan.cascade and f.stage != fails[0][0]:
+            break  # every failing filter of the rejecting stage is recorded, later stages are not run
         if not plan.applies(f, s):
             continue
         if f.stage >= 4 and plan.has_stage(4) and s.ocr is None and s.rgb is not None:
@@ -108,9 +110,10 @@ def process_file(plan: Plan, root: Path, rel: str, sidecars: dict[str, str], thu
         if f.name != "broken_file":
             row[f"score_{f.name}"] = None if math.isnan(v.score) else float(v.score)
         if not v.keep:
-            first = first or (f.stage, f.name, v.reason, v.score)
-            if f.name == "broken_file" or plan.cascade:
-                break
+            fails.append((f.stage, f.name, v.reason, v.score))
+            if f.name == "broken_file":
+                break  # nothing else can be measured
+    first = fails[0] if fails else None
     if s.rgb is not None:
         row.update(width=s.width, height=s.height, format=s.format)
         if first is not None:  # the report shows rejected examples; duplicates get theirs from the kept bytes
@@ -126,6 +129,7 @@ def process_file(plan: Plan, root: Path, rel: str, sidecars: dict[str, str], thu
     if first is not None:
         row["stage"], row["filter"], row["reason"] = first[0], first[1], first[2]
         row["score"] = None if first[3] is None or math.isnan(first[3]) else float(first[3])
+    row["reasons"] = [f"{name}: {why}" for _, name, why, _ in fails]
     return row
 
 

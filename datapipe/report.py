@@ -18,8 +18,10 @@ from qimage.datapipe.pipeline import STAGE_NAMES, stages_text
 BINS = 30
 
 
-def _hist(values: list[float], marks: list[float]) -> dict:
+def _hist(values: list[float], marks: list[float], rejected: list[bool]) -> dict:
+    """30 bins over the values and thresholds; counts of all, of the kept and of the rejected samples."""
     v = np.asarray(values, dtype=np.float64)
+    rej = np.asarray(rejected, dtype=bool)
     lo, hi = float(v.min()), float(v.max())
     # heavy-tailed scores (file sizes) read better on a log axis
     log = lo > 0 and hi / lo > 50
@@ -34,7 +36,9 @@ def _hist(values: list[float], marks: list[float]) -> dict:
     if hi - lo < 1e-9:
         lo, hi = lo - 0.5, hi + 0.5
     counts, edges = np.histogram(v, bins=BINS, range=(lo, hi))
-    return {"log10": log, "edges": [round(float(e), 6) for e in edges], "counts": counts.tolist()}
+    rejected_counts, _ = np.histogram(v[rej], bins=edges)
+    return {"log10": log, "edges": [round(float(e), 6) for e in edges], "counts": counts.tolist(),
+            "kept": (counts - rejected_counts).tolist(), "rejected": rejected_counts.tolist()}
 
 
 def build_report(root: Path, out: Path, recipe: dict, plan, stages, rows: list[dict], warnings: list[str],
@@ -43,19 +47,21 @@ def build_report(root: Path, out: Path, recipe: dict, plan, stages, rows: list[d
     rejected = [r for r in rows if r["filter"] is not None]
     kept = [r for r in rows if r["filter"] is None]
     by_filter = Counter(r["filter"] for r in rejected)
+    failing = Counter(x.split(":")[0] for r in rejected for x in (r["reasons"] or []))
     active = {f.name for f in plan.filters}
     stage_list, alive = [], n
     for s in range(1, 8):
         filters = []
         for f in [f for f in plan.all if f.stage == s]:
             col = f"score_{f.name}"
-            vals = [r[col] for r in rows if r.get(col) is not None and not math.isnan(r[col])]
+            measured = [r for r in rows if r.get(col) is not None and not math.isnan(r[col])]
+            vals = [r[col] for r in measured]
             marks = [v for _, v in f.thresholds()]
             status = "on" if f.name in active else ("off" if not f.enabled else
                                                    "outside --stages" if s not in stages else "skipped")
             filters.append({"name": f.name, "status": status, "rejected": by_filter.get(f.name, 0),
-                            "scored": len(vals), "thresholds": dict(f.thresholds()),
-                            "histogram": _hist(vals, marks) if vals else None,
+                            "failed": failing.get(f.name, 0), "scored": len(vals), "thresholds": dict(f.thresholds()),
+                            "histogram": _hist(vals, marks, [r["filter"] is not None for r in measured]) if vals else None,
                             "reasons": dict(Counter(r["reason"].split(":")[0].split(" (")[0]
                                                     for r in rejected if r["filter"] == f.name).most_common(8))
                             if f.name == "broken_file" else {}})
@@ -70,6 +76,7 @@ def build_report(root: Path, out: Path, recipe: dict, plan, stages, rows: list[d
     return {
         "input": str(root), "output": str(out), "stages": stages_text(stages),
         "counts": {"inputs": n, "kept": len(kept), "rejected": len(rejected), "conserved": len(kept) + len(rejected) == n,
+                   "failing_filters": dict(failing.most_common()),  # every filter a rejected sample failed, not only the first
                    "filter_errors": errors, "missing_caption": sum(not r["has_caption"] for r in rows),
                    "synthetic": sum(bool(r["synthetic"]) for r in rows)},
         "stages_detail": stage_list,
@@ -120,9 +127,13 @@ def _svg_hist(h: dict, thresholds: dict, title: str, width: int = 420, height: i
     for i, c in enumerate(counts):
         if not c:
             continue
-        bh = c / top * H
-        parts.append(f'<rect x="{sx(edges[i]) + 0.5:.1f}" y="{pad_t + H - bh:.1f}" width="{max(1.0, sx(edges[i + 1]) - sx(edges[i]) - 1):.1f}" '
-                     f'height="{bh:.1f}" fill="#6b9bea"/>')
+        x, w = sx(edges[i]) + 0.5, max(1.0, sx(edges[i + 1]) - sx(edges[i]) - 1)
+        base = pad_t + H
+        for n, colour in ((h["kept"][i], "#6b9bea"), (h["rejected"][i], "#e0787a")):  # kept below, rejected on top
+            bh = n / top * H
+            if n:
+                parts.append(f'<rect x="{x:.1f}" y="{base - bh:.1f}" width="{w:.1f}" height="{bh:.1f}" fill="{colour}"/>')
+            base -= bh
     parts.append(f'<line x1="{pad_l}" y1="{pad_t + H}" x2="{pad_l + W}" y2="{pad_t + H}" stroke="#555"/>')
     for v in np.linspace(x0, x1, 5):
         label = _num(10 ** v if h["log10"] else v)
@@ -141,7 +152,8 @@ def _svg_hist(h: dict, thresholds: dict, title: str, width: int = 420, height: i
         dx = 4 if anchor == "start" else -4
         parts.append(f'<text x="{x + dx:.1f}" y="{pad_t + 8}" font-size="11" fill="#d32f2f" text-anchor="{anchor}">{name} {_num(shown)}</text>')
     axis = "score (log scale)" if h["log10"] else "score"
-    parts.append(f'<text x="{pad_l + W / 2}" y="{height - 4}" font-size="10" text-anchor="middle" fill="#777">{axis}; dashed red: threshold</text>')
+    parts.append(f'<text x="{pad_l + W / 2}" y="{height - 4}" font-size="10" text-anchor="middle" fill="#777">{axis}; blue: kept, '
+                 'red: rejected (by any filter); dashed: threshold</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -202,14 +214,15 @@ def write_html(path: Path, rep: dict, thumbs: dict, recipe: dict) -> None:
     h.append(f'<div style="min-width:200px"><h3>Mean resampling weight</h3><table><tr><th>category</th><th>weight</th></tr>{mw}</table>'
              f'<p class="sub">OCR per decoded image: {e(", ".join(f"{k} {v}" for k, v in lab["ocr"].items()))}</p></div></div>')
     # per filter
-    h.append("<h2>Filters</h2><p class=sub>Histogram: scores of every sample the filter measured (a sample is only measured "
-             "while no earlier filter rejected it). Thumbnails: rejected examples, first by path.</p>")
+    h.append("<h2>Filters</h2><p class=sub>Histogram: scores of every sample the filter measured (a sample is measured "
+             "until a stage rejects it; every filter of that stage still measures it), kept and rejected stacked. "
+             "Thumbnails: rejected examples, first by path, with every filter they failed.</p>")
     for s in rep["stages_detail"]:
         h.append(f'<h2 style="font-size:16px">Stage {s["stage"]}: {e(s["name"])}</h2>')
         for f in s["filters"]:
             th = ", ".join(f"{k} {_num(v)}" for k, v in f["thresholds"].items()) or "&ndash;"
             h.append(f'<div class="filter"><h3>{e(f["name"])} <span class="tag {e(f["status"].split()[0])}">{e(f["status"])}</span> '
-                     f'<span class="sub">rejected {f["rejected"]} &middot; measured {f["scored"]} &middot; thresholds {th}</span></h3>'
+                     f'<span class="sub">rejected {f["rejected"]} (first reason) &middot; failed {f["failed"]} &middot; measured {f["scored"]} &middot; thresholds {th}</span></h3>'
                      '<div class="row">')
             if f["reasons"]:
                 h.append('<div class="sub" style="width:100%">' + e(", ".join(f"{k}: {v}" for k, v in f["reasons"].items())) + "</div>")
@@ -219,8 +232,9 @@ def write_html(path: Path, rep: dict, thumbs: dict, recipe: dict) -> None:
             for row, jpg in thumbs.get(f["name"], []):
                 img = (f'<img alt="" src="data:image/jpeg;base64,{base64.b64encode(jpg).decode()}">' if jpg
                        else '<div class="ph">&#8709;</div>')
-                figs.append(f'<figure>{img}<figcaption title="{e(row["path"])}: {e(row["reason"] or "")}"><b>{e(row["path"])}</b><br>'
-                            f'{e(row["reason"] or "")}</figcaption></figure>')
+                why = "; ".join(row["reasons"] or [row["reason"] or ""])
+                figs.append(f'<figure>{img}<figcaption title="{e(row["path"])}: {e(why)}"><b>{e(row["path"])}</b><br>'
+                            f'{e(why)}</figcaption></figure>')
             if figs:
                 h.append(f'<div class="thumbs">{"".join(figs)}</div>')
             elif f["status"] == "on" and not f["rejected"]:
