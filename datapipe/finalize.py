@@ -18,7 +18,7 @@ from qimage.datapipe.pipeline import _atomic_write
 from qimage.datapipe.process import Plan
 
 LIGHT = ["id", "path", "size_bytes", "width", "height", "stage", "filter", "reason", "reasons", "score", "phash", "passed_later",
-         "lang", "category", "bucket", "has_caption", "synthetic", "ocr"]
+         "lang", "category", "bucket", "has_caption", "synthetic", "ocr", "ocr_text"]
 
 
 def kept_schema(plan: Plan) -> pa.Schema:
@@ -52,7 +52,7 @@ def finalize(root: Path, out: Path, recipe: dict, stages: tuple[int, ...], n_sha
         eligible = [i for i, r in enumerate(rows) if r["phash"] is not None and (r["filter"] is None or r["filter"] in after)]
         view = [{"phash": rows[i]["phash"], "passed_later": rows[i]["passed_later"],
                  "pixels": rows[i]["width"] * rows[i]["height"], "size_bytes": rows[i]["size_bytes"],
-                 "path": rows[i]["path"]} for i in eligible]
+                 "path": rows[i]["path"], "text": rows[i]["ocr_text"]} for i in eligible]
         for k, (dist, reason) in dup.resolve(view).items():
             r = rows[eligible[k]]
             same_stage = r["reasons"] if r["stage"] == 1 else []  # a later stage's failures were never final

@@ -54,6 +54,21 @@ def test_duplicate_keeps_the_best_copy():
     assert "big.jpg" in out[0][1]
 
 
+def test_near_duplicate_text_renders_with_other_text_are_both_kept():
+    h = 0x0F0F0F0F12345678
+    rows = [
+        {"phash": h, "passed_later": True, "pixels": 100, "size_bytes": 10, "path": "menu_a.png", "text": "Soup 4.50"},
+        {"phash": h ^ 0b101, "passed_later": True, "pixels": 100, "size_bytes": 9, "path": "menu_b.png",
+         "text": "Cake 3.20"},
+        {"phash": h ^ 0b1, "passed_later": True, "pixels": 100, "size_bytes": 8, "path": "menu_a2.png",
+         "text": "soup  4.50"},  # the same text, spaced and cased otherwise: a duplicate of menu_a
+        {"phash": h ^ 0b11, "passed_later": True, "pixels": 100, "size_bytes": 7, "path": "photo.jpg", "text": ""},
+    ]
+    out = Duplicate().resolve(rows)
+    assert set(out) == {2} and "menu_a.png" in out[2][1]  # a picture without text is not a copy of one with text
+    assert Duplicate(text_min_similarity=0).resolve(rows).keys() == {1, 2, 3}  # 0: the image alone decides
+
+
 def test_ocr_language_split_en_zh_none():
     cfg = load_recipe()["ocr"]
     bg = np.full((320, 640, 3), 235, np.uint8)
