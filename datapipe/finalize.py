@@ -59,6 +59,10 @@ def finalize(root: Path, out: Path, recipe: dict, stages: tuple[int, ...], n_sha
             r.update(stage=1, filter="duplicate", reason=reason, score=dist, score_duplicate=dist,
                      reasons=[f"duplicate: {reason}", *same_stage])
 
+    quota = next((f for f in plan.filters if f.name == "quality_quota"), None)
+    if quota is not None:
+        _quality_quota(quota, rows)
+
     kept_idx = [i for i, r in enumerate(rows) if r["filter"] is None]
     w = L.weights([rows[i] for i in kept_idx], recipe["labels"], 6 in stages, 7 in stages)
     for i, x in zip(kept_idx, w):
@@ -99,6 +103,17 @@ def finalize(root: Path, out: Path, recipe: dict, stages: tuple[int, ...], n_sha
     (out / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
     write_html(out / "report.html", report, thumbs, recipe)
     return report
+
+
+def _quality_quota(quota, rows: list[dict]) -> None:
+    """Stage 7: each kept row's quality score, and the rows past their category's quota rejected."""
+    kept_idx = [i for i, r in enumerate(rows) if r["filter"] is None]
+    scores, rejected = quota.resolve([rows[i] for i in kept_idx])
+    for i, q in zip(kept_idx, scores):
+        rows[i]["score_quality_quota"] = None if q != q else q
+    for k, (q, reason) in rejected.items():
+        rows[kept_idx[k]].update(stage=7, filter="quality_quota", reason=reason, score=q,
+                                 reasons=[f"quality_quota: {reason}"])
 
 
 def thumbnail_of(data: bytes, side: int = 96) -> bytes | None:

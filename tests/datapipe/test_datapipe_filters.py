@@ -87,8 +87,8 @@ CASES = {
     "barcode": (lambda: sample(COFFEE), lambda: sample(with_barcode(COFFEE))),
     "face_mosaic": (lambda: sample(ASTRO), lambda: sample(mosaic_face(ASTRO))),
 }
-# duplicate (global), and the four model filters are tested in their own files
-ELSEWHERE = {"duplicate", "nsfw", "watermark", "aesthetic", "clip_similarity"}
+# the global ones (duplicate, quality_quota) and the four model filters are tested in their own files
+ELSEWHERE = {"duplicate", "quality_quota", "nsfw", "watermark", "aesthetic", "clip_similarity"}
 
 
 def test_every_registered_filter_has_a_pass_and_a_fail_case():
