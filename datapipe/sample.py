@@ -21,6 +21,8 @@ cv2.setNumThreads(1)
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
 SIDECAR_EXTS = {".txt", ".json"}
+# The folder-level sidecar a `qimage synth` run writes beside its samples (see `discover`).
+SYNTH_MANIFEST = "manifest.json"
 # `qimage synth`'s sidecar "kind"s: such samples are synthetic (so is any sidecar with a "kind" and ground-truth "lines").
 SYNTH_KINDS = frozenset({"pure", "compose", "complex", "words", "scenes"})
 # Filters measure at a fixed size so scores (Laplacian variance, edge density) compare across resolutions.
@@ -211,8 +213,11 @@ def to_rgb8(im: Image.Image) -> np.ndarray:
 def discover(root: Path) -> tuple[list[str], dict[str, dict[str, str]]]:
     """Every file under root that is not a caption/metadata sidecar, sorted; plus each input's sidecars.
 
-    A `.txt`/`.json` is a sidecar when an input with the same stem sits next to it; a lone one is an input like any
-    other file (and gets rejected as not an image), so nothing under the root goes unaccounted.
+    Sidecars are not inputs, everything else is (a file that is no image gets rejected as such), so nothing under the
+    root goes unaccounted. Two kinds of sidecar:
+    - `ID.txt` / `ID.json` when an input with the same stem sits next to it (its caption and metadata);
+    - `manifest.json` that `qimage synth` wrote for its folder (`synth_manifest`): the folder's own metadata.
+    A lone `.txt`/`.json` that is neither, e.g. any other `manifest.json`, is an input like any other file.
     """
     files = sorted(p for p in root.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
     by_stem: dict[tuple[Path, str], list[Path]] = {}
@@ -225,9 +230,26 @@ def discover(root: Path) -> tuple[list[str], dict[str, dict[str, str]]]:
         primaries = [q for q in group if q.suffix.lower() not in SIDECAR_EXTS]
         if p.suffix.lower() in SIDECAR_EXTS and primaries:
             continue
+        if p.name == SYNTH_MANIFEST and synth_manifest(p):
+            continue
         rel = p.relative_to(root).as_posix()
         inputs.append(rel)
         cars = {q.suffix.lower()[1:]: q.relative_to(root).as_posix() for q in group if q.suffix.lower() in SIDECAR_EXTS and q != p}
         if cars and p.suffix.lower() not in SIDECAR_EXTS:
             sidecars[rel] = cars
     return inputs, sidecars
+
+
+def synth_manifest(path: Path) -> bool:
+    """True when `path` is the manifest a `qimage synth` run writes beside its samples (synth/runner.py): a JSON
+    object whose `generator` is "qimage.synth", with a `samples` list and a `count` equal to its length. Anything
+    else named manifest.json (another tool's, a truncated or edited one) stays an input and is accounted for."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(64).lstrip()[:1] != b"{":  # not JSON: do not read a large file only to reject it
+                return False
+        m = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return (isinstance(m, dict) and m.get("generator") == "qimage.synth" and isinstance(m.get("samples"), list)
+            and m.get("count") == len(m["samples"]))

@@ -33,6 +33,9 @@ def register(subparsers) -> None:
                    help="scenes only: object size factor, 0.25-2 (default 1: radii 5-20%% of the shorter side)")
     p.add_argument("--layout", default="random",
                    help="scenes only: random placement (default) or rows: one canonical layout per caption")
+    p.add_argument("--max-text-area", dest="max_text_area", default=None,
+                   help="pure and complex: the largest share of the image the text boxes may cover, 0.05-1 (default 0.3, "
+                        "under the data pipeline's intensive_text 0.35; 1: no cap)")
     p.add_argument("--backgrounds", default=None, help="folder of background photos for compose")
     p.add_argument("--edit-pairs", action="store_true", help="also write an edited target per sample in DIR/edits/")
     p.set_defaults(func=handle)
@@ -61,7 +64,9 @@ def handle(args) -> int:
     cfg = RunConfig(kind=args.kind, n=_int("-n", args.n), out=args.out, lang=args.lang, width=w, height=h,
                     seed=_int("--seed", args.seed), workers=_int("--workers", args.workers), fonts=args.fonts,
                     faces=args.faces, pairs=args.pairs, backgrounds=args.backgrounds, edit_pairs=bool(args.edit_pairs),
-                    scale=_float("--scale", args.scale), layout=args.layout)
+                    scale=_float("--scale", args.scale), layout=args.layout,
+                    **({} if args.max_text_area is None else
+                       {"max_text_area": _float("--max-text-area", args.max_text_area)}))
     manifest = run(cfg)
     print(f"wrote {manifest['count']} {cfg.kind} samples to {cfg.out}")
     return 0

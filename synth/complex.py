@@ -6,13 +6,15 @@ alignment, a font role (title or body), a size range relative to the frame heigh
 the role of the surface under it. Per sample a theme (`templates/themes.yaml`) and one family per font role are
 drawn; every box is filled with fresh content and laid out by `layout.fit` inside its own box: the text shrinks
 within the box's size range and wraps up to its line limit; content that still does not fit is redrawn, then cut
-word by word (character by character in Chinese). Nothing is ever drawn outside its box.
+word by word (character by character in Chinese). Nothing is ever drawn outside its box. When all the lines' quads
+cover more than `max_text_area` of the image (0.3, as for pure), the box with the most text is refitted smaller
+within its size range until they do not (`_sparse`), so the data pipeline's intensive_text filter keeps the render.
 """
 from __future__ import annotations
 
-import sys
-
 import functools
+import math
+import sys
 from dataclasses import dataclass, replace
 from importlib import resources
 
@@ -20,7 +22,7 @@ import yaml
 from PIL import Image, ImageDraw, ImageFilter
 
 from . import captions, colors, edits, fillers
-from .layout import Block, draw_block, fit
+from .layout import Block, draw_block, fit, ink_area
 from .sample import SCHEMA_VERSION, Sample, build, quad_json, sample_lang
 
 TITLE_STYLES = ("sans", "serif", "display")
@@ -92,14 +94,18 @@ def _shorten(text: str, lang: str) -> str:
     return text.rsplit(" ", 1)[0]
 
 
-def fill_box(ctx, rng, spec: dict, lang: str, families: dict, fw: int, fh: int, text: str | None = None) -> Fill:
-    box = _px_box(spec["box"], fw, fh)
+def _fit_kw(spec: dict, fh: int) -> dict:
     # the template's lower bound, not a fixed pixel floor: at 512 px it is >= 11 px (OCR-legible); small canvases
     # (the toy model's 256 px) scale it down instead of emptying boxes
     min_size = max(7, round(spec["size"][0] * fh))
     max_size = max(min_size, round(spec["size"][1] * fh))
-    kw = dict(min_size=min_size, max_size=max_size, spacing=float(spec.get("spacing", 1.2)), align=spec["align"],
-              valign=spec["valign"], max_lines=int(spec.get("max_lines", 1)))
+    return dict(min_size=min_size, max_size=max_size, spacing=float(spec.get("spacing", 1.2)), align=spec["align"],
+                valign=spec["valign"], max_lines=int(spec.get("max_lines", 1)))
+
+
+def fill_box(ctx, rng, spec: dict, lang: str, families: dict, fw: int, fh: int, text: str | None = None) -> Fill:
+    box = _px_box(spec["box"], fw, fh)
+    kw = _fit_kw(spec, fh)
     rule = fillers.RULES[spec["content"]]
     for attempt in range(8):
         t = text if (text is not None and attempt == 0) else rule(rng, lang)
@@ -134,7 +140,33 @@ def plan(ctx, rng, lang: str) -> Plan:
         fl = fill_box(ctx, rng, spec, box_lang, families, fw, fh)
         fl.color = theme[spec["color"]]
         fills.append(fl)
+    _sparse(ctx, fills, fh, ctx.max_text_area * W * H)
     return Plan(W, H, lang, t["name"], theme, frame, fills)
+
+
+def _sparse(ctx, fills: list[Fill], fh: int, max_px: float) -> None:
+    """While the lines' quads of all boxes cover more than `max_px` pixels, refit the box whose text covers the most
+    at the size that takes the excess off it (same text and face, never below the box's size range), then the next.
+    The data pipeline rejects renders over 0.35 (intensive_text): a three-line poster title at the top of its range
+    covered up to 0.42 of the image with the rest of the poster. Draws no random numbers, so a sample already under
+    the cap is the one it always was."""
+    stuck: set[int] = set()
+    while (total := sum(ink_area(fl.block) for fl in fills if fl.block is not None)) > max_px:
+        cands = [i for i, fl in enumerate(fills) if fl.block is not None and i not in stuck
+                 and fl.block.size > _fit_kw(fl.spec, fh)["min_size"]]
+        if not cands:
+            return
+        i = max(cands, key=lambda i: ink_area(fills[i].block))
+        fl = fills[i]
+        own = ink_area(fl.block)
+        kw = _fit_kw(fl.spec, fh)
+        size = math.floor(fl.block.size * math.sqrt(max(0.0, own - (total - max_px)) / own))
+        kw["max_size"] = max(kw["min_size"], min(fl.block.size - 1, size))
+        block = fit(ctx.lib, fl.block.face, fl.text, fl.box, **kw)
+        if block is None:
+            stuck.add(i)
+        else:
+            fl.block = block
 
 
 def render(ctx, p: Plan) -> Image.Image:

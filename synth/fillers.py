@@ -1,11 +1,13 @@
 """Rules that replace a template's placeholder text with realistic content, in English or Chinese.
 
 Each rule is a function (rng, lang) -> str named by a template box's `content` field. People, companies,
-addresses, dates and contacts come from faker's en_US / zh_CN locales; titles and sentences from the word sources
-(`corpus.py`); dishes, UI labels and buttons from the short vocabularies below, written for this project.
+addresses and contacts come from faker's en_US / zh_CN locales, dates and times from the generator itself (below);
+titles and sentences from the word sources (`corpus.py`); dishes, UI labels and buttons from the short vocabularies
+below, written for this project.
 """
 from __future__ import annotations
 
+import datetime
 import inspect
 
 from . import corpus
@@ -115,14 +117,20 @@ def url(rng, lang):
     return corpus.fake(rng, _l(lang)).domain_name()
 
 
+# Dates and times are drawn from the sample's generator over a fixed range. faker's date_object() and time() draw a
+# timestamp between 1970 and *now*, in the machine's time zone: the same seed gave a different "09:29" / "09:56" on
+# a template a few minutes later, breaking "same seed, same bytes".
+_DAY0, _DAYS = datetime.date(1970, 1, 1), (datetime.date(2025, 12, 31) - datetime.date(1970, 1, 1)).days + 1
+
+
 def date(rng, lang):
-    f = corpus.fake(rng, _l(lang))
-    d = f.date_object()
+    d = _DAY0 + datetime.timedelta(days=int(rng.integers(_DAYS)))
     return f"{d.year}年{d.month}月{d.day}日" if lang == "zh" else d.strftime("%B %d, %Y")
 
 
 def time(rng, lang):
-    return corpus.fake(rng, _l(lang)).time(pattern="%H:%M")
+    m = int(rng.integers(24 * 60))
+    return f"{m // 60:02d}:{m % 60:02d}"
 
 
 def price(rng, lang):

@@ -45,6 +45,12 @@ class Block:
     spacing: float
 
 
+def ink_area(block: Block, pad: float = 1.0) -> float:
+    """Pixels covered by the block's line quads (`Line.quad`, padded as written to ID.json), summed over lines: the
+    text area the data pipeline's intensive_text filter adds up."""
+    return sum((ln.ink[2] - ln.ink[0] + 2 * pad) * (ln.ink[3] - ln.ink[1] + 2 * pad) for ln in block.lines)
+
+
 def units(text: str) -> list[str]:
     return _UNIT.findall(text)
 

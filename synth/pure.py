@@ -4,18 +4,21 @@ Method: draw a text (one or two words, a phrase, a sentence or a paragraph) from
 that covers every character (else draw a new text: the report drops such paragraphs), a named background colour and
 a named text colour with WCAG contrast >= 4.5, margins, alignment and line spacing; then `layout.fit` finds the
 largest size at which the wrapped text fits. Sizes below `min_px` are never used (the report's small-character
-filter), so a text that would need them is dropped for a shorter one. The caption quotes the text verbatim.
+filter), so a text that would need them is dropped for a shorter one. The lines' quads (as written to ID.json) cover
+at most `max_text_area` of the image (0.3 by default, `--max-text-area`): a layout that would cover more is refitted
+at the size that brings it under, so the data pipeline's intensive_text filter (text box area / image area > 0.35,
+the report's "too dense" test) keeps every render. The caption quotes the text verbatim.
 """
 from __future__ import annotations
 
+import math
 import sys
-
 from dataclasses import dataclass
 
 from PIL import Image, ImageDraw
 
 from . import captions, colors, corpus, edits
-from .layout import Block, draw_block, fit
+from .layout import Block, draw_block, fit, ink_area
 from .sample import SCHEMA_VERSION, Sample, build, quad_json, sample_lang
 
 MODES = ("word", "phrase", "sentence", "paragraph")
@@ -39,6 +42,20 @@ def min_px(height: int) -> int:
     return max(10, round(0.027 * height))
 
 
+def fit_sparse(lib, face, text: str, box, *, max_area: float, width: int, height: int, **kw) -> Block | None:
+    """`layout.fit`, then, while the lines' quads cover more than `max_area` of the image, the fit again with the
+    largest size capped where the area would come under (area grows with the square of the size; the rewrap can
+    move it a little, hence the loop). None when no legible size is sparse enough. Draws no random numbers, so a
+    layout already under the cap is exactly the one `fit` gives."""
+    block = fit(lib, face, text, box, **kw)
+    while block is not None and (area := ink_area(block) / (width * height)) > max_area:
+        size = min(block.size - 1, math.floor(block.size * math.sqrt(max_area / area)))
+        if size < kw["min_size"]:
+            return None
+        block = fit(lib, face, text, box, **{**kw, "max_size": size})
+    return block
+
+
 def plan(ctx, rng, lang: str) -> Plan:
     W, H = ctx.width, ctx.height
     lang = sample_lang(rng, lang)
@@ -56,8 +73,8 @@ def plan(ctx, rng, lang: str) -> Plan:
         valign = ("top", "middle", "bottom")[int(rng.choice(3, p=[0.3, 0.6, 0.1]))]
         spacing = float(rng.uniform(1.1, 1.6))
         max_size = round(H * (0.28 if mode in ("word", "phrase") else 0.12))
-        block = fit(ctx.lib, face, text, box, min_size=min_px(H), max_size=max_size, spacing=spacing,
-                    align=align, valign=valign)
+        block = fit_sparse(ctx.lib, face, text, box, max_area=ctx.max_text_area, width=W, height=H,
+                           min_size=min_px(H), max_size=max_size, spacing=spacing, align=align, valign=valign)
         if block is not None:
             return Plan(W, H, lang, mode, bg, fg, block)
         if attempt >= 4 and mode != "word":  # too long for the canvas at a legible size: go shorter

@@ -28,6 +28,12 @@ KINDS = ("pure", "compose", "complex", "scenes", "words")
 FULL_KINDS = KINDS[:4]  # the kinds with --lang zh/mix and --edit-pairs (words is the toy's English-only curriculum)
 LANGS = ("en", "zh", "mix")
 PNG_LEVEL = 3  # zlib level 3: ~2x faster than the default 6 and only a few % larger on these images
+# pure and complex: the largest share of the image their text boxes may cover (--max-text-area). Under the data pipeline's
+# intensive_text threshold (0.35) with a margin for OCR boxes, which sit looser than the ink quads when a pipeline
+# does not take the sidecar's lines. Without a cap (--max-text-area 1, which the toy recipe pins for its data)
+# paragraphs covered 0.40 of a 512x512 image at the median and up to 0.52: 41 of 150 default renders were
+# rejected as intensive text.
+MAX_TEXT_AREA = 0.3
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,7 @@ class RunConfig:
     edit_pairs: bool = False
     scale: float = 1.0  # scenes: object size factor (radii times scale)
     layout: str = "random"  # scenes: "random" placement or canonical "rows" (synth/scenes.py)
+    max_text_area: float = MAX_TEXT_AREA  # pure, complex: text box area / image area at most this
 
 
 @dataclass
@@ -58,6 +65,7 @@ class Context:
     pairs: tuple | None = None  # words: the (background, text) colour names to draw from
     scale: float = 1.0  # scenes: object size factor
     layout: str = "random"  # scenes: object placement
+    max_text_area: float = MAX_TEXT_AREA  # pure, complex: text box area / image area at most this
 
 
 def parse_pairs(text: str | None) -> tuple | None:
@@ -113,6 +121,11 @@ def validate(cfg: RunConfig) -> None:
 
         if cfg.layout not in LAYOUTS:
             raise UserError(f"--layout {cfg.layout!r}: choose one of {', '.join(LAYOUTS)}")
+    if cfg.max_text_area != MAX_TEXT_AREA:
+        if cfg.kind not in ("pure", "complex"):
+            raise UserError("--max-text-area caps the text of pure and complex; the other kinds lay out their own")
+        if not 0.05 <= cfg.max_text_area <= 1.0:
+            raise UserError(f"--max-text-area {cfg.max_text_area:g}: must be between 0.05 and 1 (a share of the image)")
     if cfg.kind == "compose" and min(cfg.width, cfg.height) < 128:
         raise UserError(f"compose needs at least 128x128 (a medium with legible text inside a photo), got {cfg.width}x{cfg.height}")
     if cfg.n <= 0:
@@ -138,7 +151,8 @@ _CONTEXTS: dict = {}
 
 def context(cfg: RunConfig) -> Context:
     """The per-process context (fonts, background list), built once per process and configuration."""
-    key = (cfg.kind, cfg.lang, cfg.fonts, cfg.faces, cfg.pairs, cfg.backgrounds, cfg.width, cfg.height, cfg.scale, cfg.layout)
+    key = (cfg.kind, cfg.lang, cfg.fonts, cfg.faces, cfg.pairs, cfg.backgrounds, cfg.width, cfg.height, cfg.scale, cfg.layout,
+           cfg.max_text_area)
     ctx = _CONTEXTS.get(key)
     if ctx is None:
         from . import backgrounds
@@ -150,7 +164,7 @@ def context(cfg: RunConfig) -> Context:
             if not lib.covering(probe):
                 raise UserError(f"--faces {cfg.faces!r}: no such face draws --lang {cfg.lang} text ({probe!r})")
         ctx = _CONTEXTS[key] = Context(lib, backgrounds.list_photos(cfg.backgrounds), cfg.width, cfg.height,
-                                       parse_pairs(cfg.pairs), cfg.scale, cfg.layout)
+                                       parse_pairs(cfg.pairs), cfg.scale, cfg.layout, cfg.max_text_area)
     return ctx
 
 
