@@ -2,6 +2,7 @@
 loop over the very same per-row function, in one run.
 
     python bench/datapipe.py [--n 600] [--side 512]
+    python bench/datapipe.py --scale 2000,20000 [--side 256]   # driver memory and output size against input size
 
 The loop only scores (qimage.datapipe.process.process_file per file, no output written, in one Ray worker process so
 that both sides run at Ray's worker niceness); the pipeline does the
@@ -45,8 +46,62 @@ def make_images(root: Path, n: int, side: int, seed: int = 0) -> list[str]:
     return names
 
 
+def scale(sizes: list[int], side: int, shard_size: int, stages: str) -> None:
+    """End-to-end runs at several input sizes, each in a fresh driver process: img/s, the driver's peak memory and
+    the output's bytes per image. A driver whose memory grows with the input shows here, not in the small runs."""
+    import json
+    import subprocess
+    import sys
+
+    rows = []
+    for n in sizes:
+        r = subprocess.run([sys.executable, __file__, "--_scale-child", str(n), "--side", str(side),
+                            "--shard-size", str(shard_size), "--stages", stages], capture_output=True, text=True)
+        if r.returncode:
+            raise SystemExit(r.stderr[-2000:])
+        rows.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    print(f"scale: {side}px JPEGs, stages {stages}, shard size {shard_size}, nsfw off (its model costs ~60 ms/img), "
+          f"{os.cpu_count()} cores; each size in a fresh driver")
+    for x in rows:
+        print(f"  {x['n']:>6} images: {x['seconds']:7.1f} s end to end, {x['n'] / x['seconds']:6.1f} img/s; "
+              f"driver peak RSS {x['peak_mb']:7.1f} MB ({x['peak_mb'] - x['baseline_mb']:6.1f} MB over the driver "
+              f"before the run); output {x['bytes_per_image']:,.0f} bytes/image")
+    a, b = rows[0], rows[-1]
+    grow = (b["peak_mb"] - b["baseline_mb"]) / max(1e-9, a["peak_mb"] - a["baseline_mb"])
+    print(f"driver memory over its baseline, {b['n']} vs {a['n']} images: {grow:.2f}x for {b['n'] / a['n']:.0f}x the "
+          f"images ({1024 * (b['peak_mb'] - a['peak_mb']) / (b['n'] - a['n']):.2f} KB per extra image)")
+
+
+def _scale_child(n: int, side: int, shard_size: int, stages: str) -> None:
+    import json
+    import resource
+
+    from qimage.datapipe.cluster import init_ray
+    from qimage.datapipe.pipeline import run
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_scale_"))
+    try:
+        make_images(tmp / "in", n, side)
+        rpath = tmp / "recipe.yaml"
+        rpath.write_text(f"run: {{shard_size: {shard_size}}}\nfilters: {{nsfw: {{enabled: false}}}}\n")
+        init_ray(None, 256)
+        baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        t = time.perf_counter()
+        run(tmp / "in", tmp / "out", recipe_path=rpath, stages=stages, progress=False, log=lambda m: None)
+        seconds = time.perf_counter() - t
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        size = sum(p.stat().st_size for sub in ("kept", "rejected") for p in (tmp / "out" / sub).glob("*.parquet"))
+        print(json.dumps({"n": n, "seconds": seconds, "peak_mb": peak, "baseline_mb": baseline,
+                          "bytes_per_image": size / n}))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", default=None, metavar="N,N,...",
+                    help="instead: end-to-end runs at these input sizes (e.g. 2000,20000), driver memory and output size")
+    ap.add_argument("--_scale-child", type=int, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, default=600)
     ap.add_argument("--side", type=int, default=512)
     ap.add_argument("--shard-size", type=int, default=50)
@@ -56,6 +111,10 @@ def main() -> None:
                     help="RAY_worker_niceness for the local Ray (Ray's default is 15: its workers yield to any other "
                          "work; 0 lets both sides compete with other load on equal terms)")
     args = ap.parse_args()
+    if args._scale_child:
+        return _scale_child(args._scale_child, args.side, args.shard_size, args.stages)
+    if args.scale:
+        return scale([int(x) for x in args.scale.split(",")], args.side, args.shard_size, args.stages)
 
     from qimage.datapipe import recipe as R
     from qimage.datapipe.cluster import init_ray
