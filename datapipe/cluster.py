@@ -5,9 +5,10 @@
   cluster Ray's temp directory last recorded, and after that cluster crashed every later run failed to start.
   The local instance's node address is 127.0.0.1, so its GCS, raylet, object manager, agents and workers listen
   on loopback only.
-- Every process the local instance starts is recorded (pid and start time) in qimage's cache folder while the run
-  lasts. A clean exit (including Ctrl-C and SIGTERM) shuts Ray down and removes the record; after a kill -9 of the
-  driver, Ray's agents and workers outlive it, and the next local start terminates whatever its records still name.
+- Every process the local instance starts carries a run mark in its environment, and the run is recorded in qimage's
+  cache folder while it lasts. A clean exit (including Ctrl-C and SIGTERM) shuts Ray down, ends anything marked
+  that is left and removes the record; after a kill -9 of the driver, Ray's agents and workers outlive it, and the
+  next local start ends every process marked with a dead run's id.
 """
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ import logging
 import os
 import signal
 import threading
-import time
 from pathlib import Path
 
 from qimage.errors import UserError
@@ -45,9 +45,10 @@ def init_ray(address: str | None = None, object_store_mb: int = 256):
                 ray.init(address=addr, **kw)
         else:
             sweep()
-            with _loopback():
+            run_id = _run_id()
+            with _loopback(), _marked(run_id):
                 ray.init(address="local", object_store_memory=int(object_store_mb) << 20, **kw)
-            _track_start()
+            _track_start(run_id)
     except (ConnectionError, ValueError, RuntimeError) as e:
         raise UserError(f"cannot start or join Ray ({addr or 'local'}): {str(e).splitlines()[0]}") from None
     return ray
@@ -81,27 +82,51 @@ class _loopback:
 
 
 # -- what the local instance started ---------------------------------------------------------------------------------
-def _descendants() -> dict[int, float]:
+# Every process of a local instance inherits this variable from the driver (the raylet passes its environment on to
+# the workers it starts later), so a dead run's workers are found whatever title Ray gave them and however late they
+# started. Ray's agents rename themselves over their environment's memory, so they are recorded by pid at start.
+MARK = "QIMAGE_RAY_RUN"
+
+
+def _descendants() -> dict[str, float]:
     import psutil
 
     out = {}
     for p in psutil.Process().children(recursive=True):
         try:
-            if any("ray" in part for part in p.cmdline()):  # Ray's own, not whatever else the caller runs
-                out[p.pid] = p.create_time()
+            out[str(p.pid)] = p.create_time()
         except psutil.Error:
             pass
     return out
 
 
-def _track_start() -> None:
+def _run_id() -> str:
     import psutil
 
     me = psutil.Process()
-    path = records_dir() / f"{me.pid}-{int(me.create_time() * 1000)}.json"
+    return f"{me.pid}-{int(me.create_time() * 1000)}"
+
+
+class _marked:
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+
+    def __enter__(self):
+        os.environ[MARK] = self.run_id
+
+    def __exit__(self, *exc):
+        os.environ.pop(MARK, None)  # only Ray's processes carry it, not what the caller starts later
+
+
+def _track_start(run_id: str) -> None:
+    import ray
+
+    path = records_dir() / f"{run_id}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    _STATE.update(path=path, procs={}, last=0.0)
-    track(force=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"gcs_address": ray.get_runtime_context().gcs_address, "procs": _descendants()}))
+    os.replace(tmp, path)
+    _STATE.update(path=path, run_id=run_id)
     atexit.register(shutdown)
     if threading.current_thread() is threading.main_thread():
         # the driver's core worker installs a crash handler for SIGTERM that aborts without atexit, which leaves
@@ -113,19 +138,6 @@ def _on_sigterm(signum, frame):
     raise SystemExit(128 + signum)
 
 
-def track(force: bool = False) -> None:
-    """Add the processes the local instance started since the last call to its record (at most every 2 s)."""
-    if "path" not in _STATE or (not force and time.time() - _STATE["last"] < 2.0):
-        return
-    _STATE["last"] = time.time()
-    procs = {**_STATE["procs"], **_descendants()}
-    if procs != _STATE["procs"]:
-        _STATE["procs"] = procs
-        tmp = _STATE["path"].with_suffix(".tmp")
-        tmp.write_text(json.dumps({str(k): v for k, v in procs.items()}))
-        os.replace(tmp, _STATE["path"])
-
-
 def shutdown() -> None:
     """Stop the local instance this process started, end any of its processes Ray left, drop the record."""
     import ray
@@ -134,13 +146,13 @@ def shutdown() -> None:
         return
     if ray.is_initialized():
         ray.shutdown()
-    _terminate({int(k): v for k, v in _STATE["procs"].items()})
+    _terminate(_STATE["run_id"], _recorded(_STATE["path"]))
     _STATE["path"].unlink(missing_ok=True)
     _STATE.clear()
 
 
 def sweep() -> int:
-    """End the processes recorded by local instances whose driver is gone; returns how many were still running."""
+    """End the processes of local instances whose driver is gone; returns how many were still running."""
     import psutil
 
     ended = 0
@@ -150,30 +162,32 @@ def sweep() -> int:
             alive = int(psutil.Process(int(pid)).create_time() * 1000) == int(started)
         except (psutil.Error, ValueError):
             alive = False
-        if alive:
-            continue
-        try:
-            procs = {int(k): float(v) for k, v in json.loads(rec.read_text()).items()}
-        except (OSError, ValueError):
-            procs = {}
-        ended += _terminate(procs)
-        rec.unlink(missing_ok=True)
+        if not alive:
+            ended += _terminate(rec.stem, _recorded(rec))
+            rec.unlink(missing_ok=True)
     return ended
 
 
-def _terminate(procs: dict[int, float], grace_s: float = 3.0) -> int:
-    """SIGTERM, then SIGKILL after grace_s, each recorded process still running with its recorded start time (a pid
-    reused by another program has another start time and is left alone)."""
+def _recorded(rec: Path) -> dict[int, float]:
+    try:
+        return {int(k): float(v) for k, v in json.loads(rec.read_text()).get("procs", {}).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def _terminate(run_id: str, procs: dict[int, float], grace_s: float = 3.0) -> int:
+    """SIGTERM, then SIGKILL after grace_s, every running process that carries this run's mark or was recorded with
+    its start time (a pid reused by another program has another start time and is left alone)."""
     import psutil
 
     live = []
-    for pid, started in procs.items():
+    for p in psutil.process_iter():
         try:
-            p = psutil.Process(pid)
-            if abs(p.create_time() - started) < 1e-3 and p.status() != psutil.STATUS_ZOMBIE:
+            ours = p.environ().get(MARK) == run_id or abs(procs.get(p.pid, -1.0) - p.create_time()) < 1e-3
+            if p.pid != os.getpid() and ours and p.status() != psutil.STATUS_ZOMBIE:
                 live.append(p)
         except psutil.Error:
-            pass
+            pass  # gone, or another user's
     for p in live:
         try:
             p.terminate()

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from qimage.datapipe import recipe as R
-from qimage.datapipe.cluster import init_ray, sweep, track
+from qimage.datapipe.cluster import init_ray, sweep
 from qimage.datapipe.process import Plan, process_file
 from qimage.datapipe.sample import discover
 from qimage.errors import UserError
@@ -205,5 +205,4 @@ def _score(pending, sidecars, root, work, recipe, st, address, total, done, prog
             bar.update(int(row["n"]))
             cpu += float(row["cpu_s"])
             nodes[row["node"]] = nodes.get(row["node"], 0) + 1
-            track()  # workers start on demand: record them while the run lasts
     return cpu, dict(sorted(nodes.items()))

@@ -30,7 +30,7 @@ def _decode_fit(row: dict) -> dict:
 def preprocess(records: dict, names: list[str], buckets, object_store_mb: int = 256) -> int:
     """Replaces every record of sources `names` by one carrying its fitted pixels, computed in Ray workers.
     Returns the number of records processed."""
-    from qimage.datapipe.cluster import init_ray, track
+    from qimage.datapipe.cluster import init_ray
 
     ray = init_ray(None, object_store_mb)
     items = []
@@ -46,5 +46,4 @@ def preprocess(records: dict, names: list[str], buckets, object_store_mb: int = 
     for row in ds.iter_rows():
         n, i = row["source"], int(row["i"])
         records[n][i] = dataclasses.replace(records[n][i], pixels=np.asarray(row["pixels"], dtype=np.uint8))
-        track()
     return len(items)

@@ -95,8 +95,8 @@ def test_a_local_run_starts_its_own_ray_on_loopback_even_with_a_stale_cluster_re
 def _ray_started(cache: Path, timeout: float = 180) -> Path:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        recs = list((cache / "qimage" / "ray").glob("*.json"))
-        if recs and len(json.loads(recs[0].read_text() or "{}")) >= 3:
+        recs = list((cache / "qimage" / "ray").glob("*.json"))  # written once ray.init has returned
+        if recs:
             return recs[0]
         time.sleep(0.2)
     raise AssertionError("the run never started Ray")
@@ -180,7 +180,7 @@ def test_a_two_node_cluster_gives_the_local_result_with_tasks_on_both_nodes(tmp_
     root = tmp_path / "in"
     expected = build(root)
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("run: {shard_size: 3, task_cpus: 1.0}\n")
+    recipe.write_text("run: {shard_size: 3, task_cpus: 1.0}\n")  # 13 shards; stages 1-3 keep OCR and faces out
     port = _free_port()
     env = _env(tmp, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(16))  # shared by both nodes and the driver
     common = ["--block", "--num-cpus=1", "--disable-usage-stats"]
@@ -200,7 +200,7 @@ def test_a_two_node_cluster_gives_the_local_result_with_tasks_on_both_nodes(tmp_
         _wait_for_nodes(addr, env, 2)
         cluster_out = tmp_path / "cluster"
         r = subprocess.run([sys.executable, "-m", "qimage", "data", "run", str(root), "-o", str(cluster_out),
-                            "--recipe", str(recipe), "--address", addr, "-q"],
+                            "--recipe", str(recipe), "--address", addr, "--stages", "1-3", "-q"],
                            env=env, capture_output=True, text=True, timeout=600)
         assert r.returncode == 0, r.stderr[-2000:]
         procs = [p for n in nodes for p in _tree(n.pid)]
@@ -214,10 +214,12 @@ def test_a_two_node_cluster_gives_the_local_result_with_tasks_on_both_nodes(tmp_
 
     per_node = json.loads((cluster_out / "report.json").read_text())["timing"]["shards_per_node"]
     assert len(per_node) == 2 and min(per_node.values()) >= 1, per_node  # 13 shards, one CPU on each node
+    print(f"shards per node: {sorted(per_node.values())}")  # for `pytest -s`: how the work was shared
 
     local_out = tmp_path / "local"
     r = subprocess.run([sys.executable, "-m", "qimage", "data", "run", str(root), "-o", str(local_out), "--recipe",
-                        str(recipe), "-q"], env=_env(_short_tmp()), capture_output=True, text=True, timeout=600)
+                        str(recipe), "--stages", "1-3", "-q"], env=_env(_short_tmp()), capture_output=True, text=True,
+                       timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     cluster, local = _outcomes(cluster_out), _outcomes(local_out)
     assert sorted(local) == sorted(expected)
