@@ -94,7 +94,8 @@ def _descendants() -> dict[str, float]:
     out = {}
     for p in psutil.Process().children(recursive=True):
         try:
-            out[str(p.pid)] = p.create_time()
+            if any("ray" in part for part in p.cmdline()):  # Ray's own, not whatever else the caller runs
+                out[str(p.pid)] = p.create_time()
         except psutil.Error:
             pass
     return out

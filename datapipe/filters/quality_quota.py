@@ -82,6 +82,3 @@ class QualityQuota(Filter):
             for rank, k in enumerate(order[n_keep:], start=n_keep + 1):
                 out[idx[k]] = (q[k], f"quality {q[k]:.3f} ranks {rank} of {len(idx)} in {cat}; the quota keeps {n_keep}")
         return scores, out
-
-    def thresholds(self):
-        return []

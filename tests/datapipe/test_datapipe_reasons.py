@@ -30,10 +30,9 @@ def test_a_nearly_black_photo_is_rejected_for_every_stage_2_filter_it_fails(tmp_
     assert all(": " in x for x in dark["reasons"])
     flat = rows["flat.png"]
     assert flat["stage"] == 1 and {x.split(":")[0] for x in flat["reasons"]} == {"file_size"}, flat["reasons"]
-    # with cascade, a stage-1 rejection is not measured by stage 2: its darkness is not reported
-    assert "clarity" not in report["counts"]["failing_filters"] or report["counts"]["failing_filters"]["clarity"] == 1
 
     counts = report["counts"]["failing_filters"]
+    # 1 each: with cascade, the flat image's stage-1 rejection keeps stage 2 from measuring (and reporting) its darkness
     assert counts["luma"] == 1 and counts["clarity"] == 1 and counts["file_size"] == 1, counts
     assert json.loads((out / "report.json").read_text())["counts"]["failing_filters"] == counts
     luma = next(f for s in report["stages_detail"] for f in s["filters"] if f["name"] == "luma")
