@@ -11,8 +11,11 @@ from qimage.errors import UserError
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("init", help="write a random-initialised model directory (diffusers QwenImagePipeline layout)")
     p.add_argument("dir", help="output directory (must not exist or be empty)")
-    p.add_argument("--preset", default="tiny", help="model size: tiny or toy (default tiny)")
+    p.add_argument("--preset", default="tiny",
+                   help="model size: tiny or toy; tiny-edit or toy-edit for an edit model (default tiny)")
     p.add_argument("--seed", type=int, default=0, help="initialisation seed")
+    p.add_argument("--zero-cond-t", action="store_true",
+                   help="edit models: modulate the condition image's tokens at t=0 (Qwen-Image-Edit-2511's zero_cond_t)")
     p.set_defaults(func=cmd_init)
 
     g = sub.add_parser("generate", help="generate images from prompts")
@@ -47,9 +50,12 @@ def cmd_init(args) -> int:
     from qimage.pipeline import SETTINGS_FILE
     from qimage.presets import PRESETS
 
-    root = init_model_dir(args.dir, args.preset, args.seed)
-    w, h = PRESETS[args.preset].default_size
-    (root / SETTINGS_FILE).write_text(json.dumps({"width": w, "height": h, "steps": 20, "cfg": 4.0}, indent=2) + "\n")
+    root = init_model_dir(args.dir, args.preset, args.seed, zero_cond_t=args.zero_cond_t)
+    p = PRESETS[args.preset]
+    settings = {"width": p.default_size[0], "height": p.default_size[1], "steps": 20, "cfg": 4.0}
+    if p.condition_area:
+        settings["condition_area"] = p.condition_area
+    (root / SETTINGS_FILE).write_text(json.dumps(settings, indent=2) + "\n")
     print(f"wrote a random-initialised {args.preset} model to {root}")
     return 0
 

@@ -25,6 +25,8 @@ MODEL_INDEX = {
     "transformer": ["diffusers", "QwenImageTransformer2DModel"],
     "vae": ["diffusers", "AutoencoderKLQwenImage"],
 }
+EDIT_MODEL_INDEX = {**MODEL_INDEX, "_class_name": "QwenImageEditPipeline",
+                    "processor": ["transformers", "Qwen2VLProcessor"]}
 _CONFIG_FILE = {"transformer": "config.json", "vae": "config.json", "text_encoder": "config.json",
                 "tokenizer": "tokenizer_config.json", "scheduler": "scheduler_config.json"}
 
@@ -84,6 +86,10 @@ def load_components(path, device="cpu", dtype=None) -> dict:
             "tokenizer": AutoTokenizer.from_pretrained(root / "tokenizer"),
             "scheduler": FlowMatchEulerDiscreteScheduler.from_pretrained(root / "scheduler"),
         }
+        if (root / "processor").is_dir():
+            from qimage.processor import load_processor
+
+            comps["processor"] = load_processor(root / "processor")
     except (OSError, ValueError, KeyError, RuntimeError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"cannot load the model in {root}: {first}") from None
@@ -92,8 +98,9 @@ def load_components(path, device="cpu", dtype=None) -> dict:
     return comps
 
 
-def write_model_dir(path, transformer, vae, text_encoder, tokenizer, scheduler) -> Path:
-    """Saves the five components and model_index.json (safetensors weights), atomically.
+def write_model_dir(path, transformer, vae, text_encoder, tokenizer, scheduler, processor=None,
+                    pipeline_class: str | None = None) -> Path:
+    """Saves the five components (six with an edit model's processor) and model_index.json, atomically.
 
     Everything is written into a sibling temporary folder that replaces ``path`` by renames only, so a reader (or a
     crash) never sees half a model: ``path`` is either the old directory or the complete new one.
@@ -113,8 +120,12 @@ def write_model_dir(path, transformer, vae, text_encoder, tokenizer, scheduler) 
         text_encoder.save_pretrained(tmp / "text_encoder", safe_serialization=True)
         tokenizer.save_pretrained(tmp / "tokenizer")
         scheduler.save_pretrained(tmp / "scheduler")
+        index = dict(MODEL_INDEX)
+        if processor is not None:
+            processor.save_pretrained(tmp / "processor")
+            index = {**EDIT_MODEL_INDEX, "_class_name": pipeline_class or EDIT_MODEL_INDEX["_class_name"]}
         (tmp / "model_index.json").write_text(
-            json.dumps({**MODEL_INDEX, "_diffusers_version": diffusers.__version__}, indent=2) + "\n"
+            json.dumps({**index, "_diffusers_version": diffusers.__version__}, indent=2) + "\n"
         )
         os.chmod(tmp, 0o755)
         old = None
@@ -130,7 +141,7 @@ def write_model_dir(path, transformer, vae, text_encoder, tokenizer, scheduler) 
     return root
 
 
-def init_model_dir(path, preset: str = "tiny", seed: int = 0):
+def init_model_dir(path, preset: str = "tiny", seed: int = 0, zero_cond_t: bool = False):
     """A complete random-initialised model of a preset (PyTorch's default init, as a fresh diffusers model)."""
     import torch
     from diffusers import AutoencoderKLQwenImage, FlowMatchEulerDiscreteScheduler
@@ -139,7 +150,7 @@ def init_model_dir(path, preset: str = "tiny", seed: int = 0):
     from qimage.models import MMDiT
     from qimage.presets import PRESETS, SCHEDULER_CONFIG
     from qimage.text_encoder import make_ngram_encoder, tiny_text_encoder_config
-    from qimage.tokenizer import build_byte_tokenizer
+    from qimage.tokenizer import build_byte_tokenizer, build_edit_tokenizer
 
     if preset not in PRESETS:
         raise UserError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
@@ -149,11 +160,21 @@ def init_model_dir(path, preset: str = "tiny", seed: int = 0):
         raise UserError(f"{root} exists and is a file, not a directory; choose a new directory")
     if root.exists() and any(root.iterdir()):
         raise UserError(f"{root} exists and is not empty; choose a new directory")
+    if zero_cond_t and not p.edit:
+        raise UserError("--zero-cond-t is an edit model option; choose an edit preset (tiny-edit, toy-edit)")
+    tokenizer = build_edit_tokenizer() if p.edit else build_byte_tokenizer()
     torch.manual_seed(seed)
-    transformer = MMDiT(**p.transformer)
+    transformer = MMDiT(**p.transformer, zero_cond_t=zero_cond_t)
     vae = AutoencoderKLQwenImage(**p.vae)
-    text_encoder = Qwen2_5_VLForConditionalGeneration(tiny_text_encoder_config(**p.text_encoder))
+    text_encoder = Qwen2_5_VLForConditionalGeneration(
+        tiny_text_encoder_config(**p.text_encoder, vocab_size=len(tokenizer)))
     if p.text_encoder_design == "ngram":
+        # rows of the text-to-image tokens are the same for any vocabulary size: an edit toy's encoder is the toy's
         make_ngram_encoder(text_encoder, seed=seed)
     scheduler = FlowMatchEulerDiscreteScheduler(**SCHEDULER_CONFIG)
-    return write_model_dir(root, transformer, vae, text_encoder, build_byte_tokenizer(), scheduler)
+    processor = None
+    if p.edit:
+        from qimage.processor import make_processor
+
+        processor = make_processor(tokenizer)
+    return write_model_dir(root, transformer, vae, text_encoder, tokenizer, scheduler, processor)

@@ -140,27 +140,13 @@ class Pipeline:
             raise UserError(f"{len(seeds)} seeds for {len(prompts)} prompts")
 
         b, lh, lw = len(prompts), height // self.vae_scale, width // self.vae_scale
-        with torch.no_grad():
-            embeds, mask = self.encode(prompts)
         do_cfg = cfg > 1
-        if do_cfg:
-            with torch.no_grad():
-                neg, neg_mask = self.encode([negative_prompt])  # once, not once per prompt: the same for all
-            neg, neg_mask = neg.expand(b, -1, -1), neg_mask.expand(b, -1)
-            embeds, mask = pad_cat([embeds, neg], [mask, neg_mask])
-
-        shapes = [(1, lh // 2, lw // 2)]
-        cond_tokens = None
-        if condition_images:
-            conds = []
-            for im in condition_images:
-                # Condition images keep their aspect ratio at roughly the target's area, rounded to the grid.
-                cw, ch = self._condition_size(im.size, width * height)
-                with torch.no_grad():
-                    lat = vae_ops.encode(self.vae, vae_ops.from_pil([im], (cw, ch)).to(self.device))
-                conds.append(vae_ops.pack(lat.to(self.transformer.dtype)))
-                shapes.append((1, ch // self.vae_scale // 2, cw // self.vae_scale // 2))
-            cond_tokens = torch.cat(conds, dim=1).expand(b, -1, -1)
+        with torch.no_grad():
+            embeds, mask, cond_tokens, cond_shapes = self.conditioning(
+                prompts, negative_prompt, do_cfg, width, height, condition_images)
+        shapes = [(1, lh // 2, lw // 2), *cond_shapes]
+        if cond_tokens is not None:
+            cond_tokens = cond_tokens.expand(b, -1, -1)
         n_target = (lh // 2) * (lw // 2)
 
         def velocity(x, t, i):
@@ -179,6 +165,29 @@ class Pipeline:
         x = vae_ops.pack(self.noise(seeds, width, height))
         generators = [torch.Generator().manual_seed(step_seed(sd)) for sd in seeds]
         return Denoising(x, timesteps, sigmas, velocity, generators, lh, lw)
+
+    def conditioning(self, prompts, negative_prompt, do_cfg, width, height, condition_images):
+        """(embeds, mask, condition tokens or None, condition grids): the prompts (then the negative, with CFG)
+        and the VAE tokens of the condition images, each at about the target's area with its own aspect."""
+        embeds, mask = self.encode(prompts)
+        if do_cfg:
+            neg, neg_mask = self.encode([negative_prompt])  # once, not once per prompt: the same for all
+            embeds, mask = self._with_negative(embeds, mask, neg, neg_mask)
+        if not condition_images:
+            return embeds, mask, None, []
+        conds, shapes = [], []
+        for im in condition_images:
+            cw, ch = self._condition_size(im.size, width * height)
+            lat = vae_ops.encode(self.vae, vae_ops.from_pil([im], (cw, ch)).to(self.device))
+            conds.append(vae_ops.pack(lat.to(self.transformer.dtype)))
+            shapes.append((1, ch // self.vae_scale // 2, cw // self.vae_scale // 2))
+        return embeds, mask, torch.cat(conds, dim=1), shapes
+
+    @staticmethod
+    def _with_negative(embeds, mask, neg, neg_mask):
+        """The CFG batch: every prompt's row, then the negative's row once per prompt."""
+        b = embeds.shape[0]
+        return pad_cat([embeds, neg.expand(b, -1, -1)], [mask, neg_mask.expand(b, -1)])
 
     @torch.no_grad()
     def __call__(

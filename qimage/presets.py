@@ -3,11 +3,13 @@
 ``tiny``: the smallest model that exercises every code path (tests, CI). ``toy``: the size the shipped toy trains at on
 a CPU (a 3.7M-parameter denoiser as in the probes of docs/toy.md, a 4x VAE with 8 latent channels, a one-layer
 text encoder built as a fixed n-gram encoder).
+``tiny-edit``, ``toy-edit``: the same sizes as edit models (QwenImageEditPipeline: a processor/ folder, the edit
+tokenizer; tiny-edit has an 8x VAE, since diffusers' rule edits ~1024**2-pixel inputs).
 ``qwen-image``: the released model's transformer and VAE sizes, for reference and for meta-device checks.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 SCHEDULER_CONFIG = {
     # Qwen-Image's released scheduler: dynamic exponential shift, mu linear in the image token count.
@@ -38,13 +40,18 @@ class Preset:
     # "random": PyTorch's init; "ngram": qimage.text_encoder.make_ngram_encoder (each token's feature holds itself
     # and the three tokens before it, so a quoted letter's feature says which letter of the word it is)
     text_encoder_design: str = "random"
+    # an edit model (QwenImageEditPipeline layout: the edit tokenizer and a processor/ folder)
+    edit: bool = False
+    # qimage.json of a fresh directory: its own edit input area (None: diffusers' 1024**2 rule)
+    condition_area: int | None = None
 
 
-def _vae(base_dim: int, z_dim: int) -> dict:
+def _vae(base_dim: int, z_dim: int, downsamples: int = 2) -> dict:
     # 4x spatial compression (two downsamples), the probes' choice: small images keep enough latent tokens.
+    # tiny-edit takes 8x (three), as the real VAE: diffusers' edit rule resizes every input to ~1024**2 pixels.
     return dict(
-        base_dim=base_dim, z_dim=z_dim, dim_mult=[1, 2, 4], num_res_blocks=1, attn_scales=[],
-        temperal_downsample=[False, True], dropout=0.0,
+        base_dim=base_dim, z_dim=z_dim, dim_mult=[1, 2, 4, 4][: downsamples + 1], num_res_blocks=1, attn_scales=[],
+        temperal_downsample=[False, True, True][:downsamples], dropout=0.0,
         latents_mean=[0.0] * z_dim, latents_std=[1.0] * z_dim,
     )
 
@@ -72,6 +79,10 @@ PRESETS = {
         default_size=(128, 64),
     ),
 }
+PRESETS["tiny-edit"] = replace(PRESETS["tiny"], name="tiny-edit", vae=_vae(8, 4, downsamples=3), edit=True)
+# The toy's sizes, so that an edit toy starts from the text-to-image toy's weights (qimage train edit, init_from);
+# it edits 128x64 inputs at their own size.
+PRESETS["toy-edit"] = replace(PRESETS["toy"], name="toy-edit", edit=True, condition_area=128 * 64)
 
 QWEN_IMAGE_TRANSFORMER = dict(
     patch_size=2, in_channels=64, out_channels=16, num_layers=60, attention_head_dim=128,

@@ -18,6 +18,18 @@ PROMPT_TEMPLATE = (
     "relationships of the objects and background:<|im_end|>\n<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n"
 )
 TEMPLATE_DROP = 34
+# Qwen-Image-Edit's template: the condition image enters as vision tokens before the instruction; the first 64 tokens
+# (its system part, as Qwen's tokenizer counts it) are dropped. Edit-Plus uses the same system part with one
+# "Picture k: <vision>" block per input image in the user turn.
+EDIT_TEMPLATE = (
+    "<|im_start|>system\nDescribe the key features of the input image (color, shape, size, texture, objects, "
+    "background), then explain how the user's text instruction should alter or modify the image. Generate a new image "
+    "that meets the user's requirements while maintaining consistency with the original input where appropriate."
+    "<|im_end|>\n<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>{}<|im_end|>\n<|im_start|>assistant\n"
+)
+EDIT_PLUS_TEMPLATE = EDIT_TEMPLATE.replace("<|vision_start|><|image_pad|><|vision_end|>", "")
+EDIT_PLUS_PICTURE = "Picture {}: <|vision_start|><|image_pad|><|vision_end|>"
+EDIT_DROP = 64
 TOKENIZER_MAX_LENGTH = 1024
 DEFAULT_MAX_SEQUENCE_LENGTH = 512
 
@@ -42,16 +54,54 @@ def encode_prompts(
         return_tensors="pt",
     ).to(device)
     out = text_encoder(input_ids=tokens.input_ids, attention_mask=tokens.attention_mask, output_hidden_states=True)
-    hidden = out.hidden_states[-1]
-    keep = tokens.attention_mask.bool()
-    per_prompt = [h[m][TEMPLATE_DROP:] for h, m in zip(hidden, keep)]
-    length = max(e.shape[0] for e in per_prompt)
-    embeds = hidden.new_zeros(len(prompts), length, hidden.shape[-1])
-    mask = torch.zeros(len(prompts), length, dtype=torch.long, device=hidden.device)
-    for i, e in enumerate(per_prompt):
-        embeds[i, : e.shape[0]] = e
-        mask[i, : e.shape[0]] = 1
+    embeds, mask = drop_and_pad(out.hidden_states[-1], tokens.attention_mask, TEMPLATE_DROP)
     return embeds[:, :max_sequence_length], mask[:, :max_sequence_length]
+
+
+def drop_and_pad(hidden: torch.Tensor, attention_mask: torch.Tensor, drop: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's real tokens minus the first ``drop``, right-padded with zeros; mask 1 on real tokens."""
+    from torch.nn.utils.rnn import pad_sequence
+
+    per_prompt = [h[m.bool()][drop:] for h, m in zip(hidden, attention_mask)]
+    embeds = pad_sequence(per_prompt, batch_first=True)
+    ones = [torch.ones(e.shape[0], dtype=torch.long, device=hidden.device) for e in per_prompt]
+    return embeds, pad_sequence(ones, batch_first=True)
+
+
+@torch.no_grad()
+def encode_edit_prompts(text_encoder, processor, prompts: list[str], images: list, device=None, plus: bool = False):
+    """Qwen-Image-Edit's conditioning: each prompt read by Qwen2.5-VL together with the condition image(s).
+
+        text   = EDIT_TEMPLATE.format(prompt)                                   (Edit: one image)
+               | EDIT_PLUS_TEMPLATE.format("Picture 1: <vision>..." + prompt)     (Edit-Plus: one block per image)
+        inputs = processor(text, images)      <|image_pad|> expands to one token per 2x2 group of 14 px patches
+        embeds = text_encoder(inputs).hidden_states[-1][real tokens][EDIT_DROP:]
+
+    Each prompt is encoded on its own with the same images (the processor pairs one image list with one text), then
+    the rows are right-padded: the same embeddings as diffusers' pipelines give one prompt at a time.
+    """
+    device = device or next(text_encoder.parameters()).device
+    if plus:
+        pictures = "".join(EDIT_PLUS_PICTURE.format(k + 1) for k in range(len(images)))
+        texts = [EDIT_PLUS_TEMPLATE.format(pictures + p) for p in prompts]
+    else:
+        if len(images) != 1:
+            raise ValueError("the Edit template takes one image; use plus=True for several")
+        texts = [EDIT_TEMPLATE.format(p) for p in prompts]
+    rows, masks = [], []
+    for text in texts:
+        inputs = processor(text=[text], images=list(images), padding=True, return_tensors="pt").to(device)
+        out = text_encoder(
+            input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
+            pixel_values=inputs["pixel_values"].to(text_encoder.dtype), image_grid_thw=inputs["image_grid_thw"],
+            output_hidden_states=True,
+        )
+        e, m = drop_and_pad(out.hidden_states[-1], inputs["attention_mask"], EDIT_DROP)
+        rows.append(e[0])
+        masks.append(m[0])
+    from torch.nn.utils.rnn import pad_sequence
+
+    return pad_sequence(rows, batch_first=True), pad_sequence(masks, batch_first=True)
 
 
 def tiny_text_encoder_config(hidden_size: int = 64, layers: int = 1, heads: int = 2, vocab_size: int | None = None):

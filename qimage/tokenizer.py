@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import functools
 
-from qimage.text_encoder import PROMPT_TEMPLATE, TEMPLATE_DROP
+from qimage.text_encoder import EDIT_DROP, EDIT_TEMPLATE, PROMPT_TEMPLATE, TEMPLATE_DROP
 
 SPECIAL_TOKENS = (
     "<|endoftext|>", "<|im_start|>", "<|im_end|>",
@@ -55,6 +55,16 @@ SCENE_WORDS = (
     *(f" {s}{p}" for s in ("circle", "square", "triangle", "star", "hexagon") for p in ("", "s")),
     " left of", " right of", " above", " below",
     "A photo of", "An image showing", "A simple picture:", "An", " on a", " on",
+)
+# Edit models only (``build_edit_tokenizer``): the words of the edit template's system part that the template
+# merges do not already make one token, so that part is EDIT_DROP (64) tokens as Qwen's tokenizer counts it, and the
+# first words of the toy's edit instructions (synth --edit-pairs: "Change the text to ...", "Make the background
+# ...", "Add a ...", "Remove the ..."). Appended after every text-to-image token, so an edit model built from a
+# text-to-image one keeps each older token's id (and the n-gram encoder's row for it).
+EDIT_WORDS = (
+    " key", " features", " input", " (color", " then", " explain", " how", " user", "'s", " instruction", " should",
+    " alter", " or", " modify", " Generate", " new", " that", " meets", " requirements", " while", " maintaining",
+    " consistency", " with", " original", " where", " appropriate", "Change", "Make", "Add", "Remove", " to",
 )
 
 
@@ -119,4 +129,16 @@ def build_byte_tokenizer():
     n = len(tok(PROMPT_TEMPLATE.split("{}")[0])["input_ids"])
     if n != TEMPLATE_DROP:  # the whole point of this tokenizer; fail loudly if a transformers change breaks it
         raise RuntimeError(f"toy tokenizer splits the template prefix into {n} tokens, expected {TEMPLATE_DROP}")
+    return tok
+
+
+def build_edit_tokenizer():
+    """The byte tokenizer plus ``EDIT_WORDS``: the edit template's system part becomes exactly EDIT_DROP tokens."""
+    from transformers import AddedToken
+
+    tok = build_byte_tokenizer()
+    tok.add_tokens([AddedToken(w, normalized=False, special=False) for w in sorted(EDIT_WORDS, key=len, reverse=True)])
+    n = len(tok(EDIT_TEMPLATE.split("<|vision_start|>")[0])["input_ids"])
+    if n != EDIT_DROP:
+        raise RuntimeError(f"toy edit tokenizer splits the edit template's prefix into {n} tokens, expected {EDIT_DROP}")
     return tok
