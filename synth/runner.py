@@ -25,7 +25,8 @@ from qimage.errors import UserError
 from .sample import SCHEMA_VERSION, rng_for
 
 KINDS = ("pure", "compose", "complex", "scenes", "words")
-FULL_KINDS = KINDS[:4]  # the kinds with --lang zh/mix and --edit-pairs (words is the toy's English-only curriculum)
+FULL_KINDS = KINDS[:4]  # the kinds with --lang zh/mix (words is the toy's English-only curriculum)
+EDIT_KINDS = KINDS  # the kinds with --edit-pairs (words: the toy edit model's English pairs, synth/words.py)
 LANGS = ("en", "zh", "mix")
 PNG_LEVEL = 3  # zlib level 3: ~2x faster than the default 6 and only a few % larger on these images
 # pure and complex: the largest share of the image their text boxes may cover (--max-text-area). Under the data pipeline's
@@ -103,8 +104,10 @@ def validate(cfg: RunConfig) -> None:
         raise UserError(f"unknown kind {cfg.kind!r}: choose one of {', '.join(KINDS)}")
     if cfg.lang not in LANGS:
         raise UserError(f"--lang {cfg.lang!r}: choose one of {', '.join(LANGS)}")
-    if cfg.kind not in FULL_KINDS and (cfg.edit_pairs or cfg.lang != "en"):
-        raise UserError("words renders English 4-letter words only, without edit pairs (drop --edit-pairs / --lang)")
+    if cfg.kind not in FULL_KINDS and cfg.lang != "en":
+        raise UserError("words renders English 4-letter words only (drop --lang)")
+    if cfg.edit_pairs and cfg.kind not in EDIT_KINDS:
+        raise UserError(f"{cfg.kind} has no edit pairs (drop --edit-pairs)")
     if cfg.pairs is not None:
         if cfg.kind != "words":
             raise UserError("--pairs chooses the colours of words; the other kinds choose their own")

@@ -1,0 +1,155 @@
+"""Edit pairs of words (and scenes) for the toy edit model: pixel-aligned, exact instruction forms, held-out
+combinations kept out of training and drawn by the eval's functions, same bytes for any worker count."""
+import hashlib
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qimage.synth import words
+from qimage.synth.runner import RunConfig, make_sample, run
+
+WORD_FORMS = {
+    "replace_text": re.compile(r'Change the text to "([A-Z]{4})"\.'),
+    "recolor_text": re.compile(r"Make the text ([a-z -]+)\."),
+    "recolor_background": re.compile(r"Make the background ([a-z -]+)\."),
+}
+CAPTION = re.compile(r'On a ([a-z -]+) background, displaying ([a-z -]+) text "([A-Z]{4})"\.')
+
+
+def _words_cfg(w, h, seed=11, **kw):
+    return RunConfig(kind="words", n=1, out=".", width=w, height=h, seed=seed, edit_pairs=True, **kw)
+
+
+def _arrays(src, tgt):
+    return np.asarray(src).astype(int), np.asarray(tgt).astype(int)
+
+
+def _check_words_pair(src_img, src_meta, tgt_img, tgt_meta, info, quad_mask):
+    """The pixel contract of one words pair; returns its edit type."""
+    kind = info["type"]
+    m = WORD_FORMS[kind].fullmatch(info["instruction"])
+    assert m and m[1] == info["new"], info["instruction"]
+    a, b = _arrays(src_img, tgt_img)
+    diff = np.abs(a - b).max(-1)
+    region = quad_mask(info["region"], a.shape, grow=1)
+    assert diff[~region].max(initial=0) == 0, f"{kind}: pixels changed outside the recorded region"
+    assert (diff > 0).sum() > 20, f"{kind}: the target must change"
+    bg, fg = np.array(src_meta["background"]["rgb"]), np.array(src_meta["color"]["rgb"])
+    ink = (a == fg).all(-1)  # full-coverage text pixels of the source
+    paper = (a == bg).all(-1)
+    assert ink.sum() > 20 and paper.sum() > 0.3 * paper.size
+    new_bg, new_fg = np.array(tgt_meta["background"]["rgb"]), np.array(tgt_meta["color"]["rgb"])
+    if kind == "recolor_text":
+        assert info["old"] == src_meta["color"]["name"] and info["new"] == tgt_meta["color"]["name"]
+        assert np.abs(b[ink] - new_fg).mean() < 1.0  # measured 0: the text pixels take the new colour
+        assert (b[paper] == bg).all()  # the background never changes
+    elif kind == "recolor_background":
+        assert info["old"] == src_meta["background"]["name"] and info["new"] == tgt_meta["background"]["name"]
+        assert np.abs(b[paper] - new_bg).mean() < 1.0  # measured 0
+        assert (b[ink] == fg).all()  # the text stays where it was, in its colour
+    else:
+        assert info["old"] == src_meta["lines"][0]["text"] != info["new"] == tgt_meta["lines"][0]["text"]
+        assert src_meta["font"] == tgt_meta["font"] and src_meta["font_size"] == tgt_meta["font_size"]
+        # the new word stays in the old one's box: the union of the two ink quads, nothing else
+        assert len(info["region"]) == 2
+    return kind
+
+
+@pytest.mark.parametrize("size", [(128, 64), (256, 128)])
+def test_words_pairs_differ_only_in_the_region_and_as_instructed(size, quad_mask):
+    types = {}
+    for i in range(18):
+        s = make_sample(_words_cfg(*size), i)
+        e = s.edit
+        kind = _check_words_pair(s.image, s.meta, e.image, e.meta, e.meta["edit"], quad_mask)
+        types[kind] = types.get(kind, 0) + 1
+        m = CAPTION.fullmatch(e.caption)
+        assert m and (m[1], m[2], m[3]) == (e.meta["background"]["name"], e.meta["color"]["name"],
+                                             e.meta["lines"][0]["text"])
+        assert e.image.size == size
+    assert set(types) == set(words.EDIT_TYPES) and min(types.values()) >= 3, types
+
+
+def test_words_colours_stay_legible_and_within_the_drawn_palette():
+    from qimage.synth import colors
+
+    palette = set(words.edit_colors())
+    for i in range(60):
+        e = make_sample(_words_cfg(128, 64, seed=21), i).edit
+        bg, fg = e.meta["background"], e.meta["color"]
+        assert bg["name"] in palette and fg["name"] in palette
+        if e.meta["edit"]["type"] != "replace_text":
+            assert colors.contrast(bg["rgb"], fg["rgb"]) >= 3.0
+            old = colors.BY_NAME[e.meta["edit"]["old"]].rgb
+            assert colors.distance(old, colors.BY_NAME[e.meta["edit"]["new"]].rgb) >= 120
+
+
+def test_heldout_file_follows_its_rule_and_holds_about_15_percent():
+    held = words.heldout_edits()
+    assert held == frozenset(words.heldout_edit_rule())
+    total = sum(len(words.recolor_options(k, bg, fg)) for k in words.EDIT_TYPES[1:] for bg, fg in words.PAIRS)
+    assert (len(held), total) == (11, 71)  # 5 of 33 text recolours, 6 of 38 background recolours
+    for k in words.EDIT_TYPES[1:]:  # every (type, pair) keeps a training colour
+        for bg, fg in words.PAIRS:
+            assert any(not words.heldout_edit(k, bg, fg, c) for c in words.recolor_options(k, bg, fg))
+
+
+def test_training_pairs_never_draw_heldout_words_or_combinations():
+    held_words = words.heldout()
+    for i in range(300):
+        s = make_sample(_words_cfg(128, 64, seed=4), i)
+        info = s.edit.meta["edit"]
+        assert info["word"] not in held_words and s.meta["lines"][0]["text"] not in held_words
+        assert not words.heldout_edit(info["type"], info["background"], info["color"], info["new"]), info
+        if info["type"] == "replace_text":
+            assert info["new"] not in held_words
+
+
+def test_eval_pairs_draw_only_heldout_ones_balanced_and_aligned(quad_mask):
+    pairs = words.eval_edit_pairs(12, seed=3)
+    assert [p["meta"]["type"] for p in pairs] == list(words.EDIT_TYPES) * 4
+    for p in pairs:
+        m = p["meta"]
+        assert p["source"].mode == p["target"].mode == "RGB" and p["source"].size == (128, 64)
+        assert words.heldout_edit(m["type"], m["background"], m["color"], m["new"]), m
+        assert m["word"] not in words.heldout()  # the source is a training word: only the edit is new
+        _check_words_pair(p["source"], m["source_meta"], p["target"], m["target_meta"], m, quad_mask)
+        assert p["instruction"] == m["instruction"] and CAPTION.fullmatch(m["target_caption"])
+    again = words.eval_edit_pairs(12, seed=3)
+    assert all(a["target"].tobytes() == b["target"].tobytes() for a, b in zip(pairs, again))
+
+
+def _digest(folder: Path) -> dict:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("kind", ["words", "scenes"])
+def test_edit_pairs_same_bytes_for_one_and_two_workers(tmp_path, kind):
+    common = dict(kind=kind, n=6, width=128, height=64, seed=9, edit_pairs=True)
+    run(RunConfig(out=str(tmp_path / "a"), workers=1, **common), progress=False)
+    run(RunConfig(out=str(tmp_path / "b"), workers=2, **common), progress=False)
+    da, db = _digest(tmp_path / "a"), _digest(tmp_path / "b")
+    assert len(da) == 6 * 6 + 1 and da == db
+
+
+def test_cli_writes_words_edit_pairs(tmp_path):
+    out = tmp_path / "o"
+    r = subprocess.run([sys.executable, "-m", "qimage", "synth", "words", "-n", "6", "--edit-pairs", "-o", str(out),
+                        "--size", "128x64"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["count"] == 6
+    for e in manifest["samples"]:
+        src = json.loads((out / e["meta"]).read_text())
+        tgt = json.loads((out / "edits" / e["meta"]).read_text())
+        assert src["edit"]["target"] == e["edit"] and (out / e["edit"]).is_file()
+        assert src["edit"]["instruction"] == tgt["edit"]["instruction"]
+        assert WORD_FORMS[src["edit"]["type"]].fullmatch(src["edit"]["instruction"])
+        assert tgt["source"] == f"../{e['image']}" and tgt["edit"]["region"]
+        assert CAPTION.fullmatch((out / "edits" / e["caption"]).read_text().strip())
