@@ -12,6 +12,9 @@ per caption, much as a word is always centred, which a small denoiser learns far
 (docs/toy.md). Shapes are drawn at 2x and downsampled for clean edges. The metadata lists every object with shape,
 colour name, RGB, bbox, centre and radius, plus counts and the relation, which is what a rule-based checker with
 OpenCV needs to score a generated image against the caption.
+
+Edit pairs (`--edit-pairs`) recolour, add or remove one object of the plan and render it again, so the rest of the
+image keeps its pixels; no training target is a held-out combination, and `eval_edit_pairs` draws only such targets.
 """
 from __future__ import annotations
 
@@ -325,25 +328,216 @@ def make(ctx, rng, lang: str, edit_rng=None) -> Sample:
     return build(sys.modules[__name__], ctx, rng, lang, edit_rng)
 
 
+# --- edit pairs ------------------------------------------------------------------------------------------------------
+# Three edits, each the source's plan rendered again with one object changed, added or removed: the other objects and
+# the background are the same pixels, and `edit.region` is the changed object's box. Recolour and removal name the
+# object by colour and shape, so they take only an object whose (colour, shape) is unique in the scene (a counting
+# scene of identical objects can only gain one). A target whose description is a held-out combination
+# (heldout_scenes.txt, under any task) is never drawn for training; `eval_edit_pairs` draws only those.
+EDIT_TYPES = ("recolor_object", "add_object", "remove_object")
+RECOLOR_MIN_DISTANCE = 100  # RGB distance between an object's old and new colour
+
+
+def _article(color: str) -> str:
+    return "an" if color[0] in "aeiou" else "a"
+
+
+def instruction(kind: str, lang: str, shape: str, color: str, new: str | None = None) -> str:
+    """`Change the red circle to green.`, `Add a blue square.`, `Remove the yellow star.` (and Chinese forms)."""
+    zh = colors.BY_NAME[color].zh
+    if lang == "zh":
+        return {"recolor_object": f"把{zh}的{SHAPES[shape]}改成{colors.BY_NAME[new or color].zh}。",
+                "add_object": f"添加一个{zh}的{SHAPES[shape]}。", "remove_object": f"去掉{zh}的{SHAPES[shape]}。"}[kind]
+    return {"recolor_object": f"Change the {color} {shape} to {new}.", "add_object": f"Add {_article(color)} {color} {shape}.",
+            "remove_object": f"Remove the {color} {shape}."}[kind]
+
+
+def task_of(objects: list[Obj], relation: dict | None) -> str:
+    """The task an edited scene now shows (a relation survives only a recolour)."""
+    if relation:
+        return "position"
+    g = groups(objects)
+    if len(g) == 1:
+        return "single_object" if g[0][2] == 1 else "counting"
+    if len(g) == 2:
+        return "two_object" if g[0][2] == g[1][2] == 1 else "counting_two"
+    return "edited"
+
+
+@functools.cache
+def _heldout_bodies() -> frozenset[str]:
+    return frozenset(k.partition(": ")[2] for k in heldout())
+
+
+def heldout_target(objects: list[Obj], relation: dict | None) -> bool:
+    """True when a scene shows a held-out combination: its position key, or its groups under any task (the same
+    objects make the same description whether the eval calls them two_object or counting_two)."""
+    if relation:
+        return combo_key("position", objects, relation) in heldout()
+    return combo_key("", objects, None).partition(": ")[2] in _heldout_bodies()
+
+
+def _unique(objects: list[Obj]) -> list[int]:
+    keys = [(o.color, o.shape) for o in objects]
+    return [i for i, k in enumerate(keys) if keys.count(k) == 1]
+
+
+def _free_spot(rng, p: Plan, shape: str, r: float, tries: int = 200) -> Obj | None:
+    """An object of radius r whose padded box overlaps no other object's, inside the canvas (as `_place`)."""
+    margin = 0.03 * min(p.width, p.height)
+    if 2 * (r + margin) >= min(p.width, p.height):
+        return None
+    for _ in range(tries):
+        cx, cy = rng.uniform(r + margin, p.width - r - margin), rng.uniform(r + margin, p.height - r - margin)
+        if all(abs(cx - o.cx) > r + o.r + margin or abs(cy - o.cy) > r + o.r + margin for o in p.objects):
+            return Obj(shape, "", float(cx), float(cy), float(r), _upright(rng, shape))
+    return None
+
+
+def _recolor_colors(p: Plan, o: Obj) -> list[str]:
+    """Colours `o` may take: legible on the background, far from its old colour, not making a twin of another object."""
+    present = {(x.color, x.shape) for x in p.objects}
+    bg = colors.BY_NAME[p.bg].rgb
+    return [c for c in OBJECT_COLORS if c != o.color and (c, o.shape) not in present
+            and colors.distance(colors.BY_NAME[c].rgb, bg) >= 110
+            and colors.distance(colors.BY_NAME[c].rgb, colors.BY_NAME[o.color].rgb) >= RECOLOR_MIN_DISTANCE]
+
+
+def _edit_plan(p: Plan, rng, kind: str, held: bool):
+    """(target plan, changed object index in the plan that holds it, edit info) of edit `kind`, or None when `p`
+    cannot take it; held=False never draws a held-out target, held=True only held-out ones."""
+    lang = p.caption_lang
+    if kind == "recolor_object":
+        for i in rng.permutation(_unique(p.objects)) if _unique(p.objects) else []:
+            o = p.objects[int(i)]
+            for new in rng.permutation(_recolor_colors(p, o)):
+                objs = list(p.objects)
+                objs[int(i)] = replace(o, color=str(new))
+                if heldout_target(objs, p.relation) == held:
+                    target = replace(p, objects=objs, task=task_of(objs, p.relation))
+                    return target, int(i), {"old": o.color, "new": str(new), "shape": o.shape,
+                                            "instruction": instruction(kind, lang, o.shape, o.color, str(new))}
+        return None
+    if kind == "remove_object":
+        if len(p.objects) < 2:
+            return None
+        for i in rng.permutation(_unique(p.objects)) if _unique(p.objects) else []:
+            o = p.objects[int(i)]
+            objs = [x for j, x in enumerate(p.objects) if j != int(i)]
+            if heldout_target(objs, None) == held:
+                target = replace(p, objects=objs, relation=None, task=task_of(objs, None))
+                return target, int(i), {"old": f"{o.color} {o.shape}", "new": None, "shape": o.shape, "color": o.color,
+                                        "instruction": instruction(kind, lang, o.shape, o.color)}
+        return None
+    # add_object: a shape of the scene's size, somewhere free
+    r = p.objects[int(rng.integers(len(p.objects)))].r
+    for _ in range(20):
+        shape = tuple(SHAPES)[int(rng.integers(len(SHAPES)))]
+        color = _colors_for(rng, p.bg, 1)[0]
+        spot = _free_spot(rng, p, shape, r)
+        if spot is None:
+            return None
+        objs = [*p.objects, replace(spot, color=color)]
+        if max(n for _, _, n in groups(objs)) >= len(NUM_EN):  # captions count to six
+            continue
+        if heldout_target(objs, None) == held:
+            target = replace(p, objects=objs, relation=None, task=task_of(objs, None))
+            return target, len(objs) - 1, {"old": None, "new": f"{color} {shape}", "shape": shape, "color": color,
+                                           "instruction": instruction(kind, lang, shape, color)}
+    return None
+
+
+def _region(p: Plan, i: int) -> list:
+    b = _bbox(p.objects[i], p.width, p.height)
+    return [[[b[0], b[1]], [b[2], b[1]], [b[2], b[3]], [b[0], b[3]]]]
+
+
 def make_edit(ctx, p: Plan, rng, cap_rng) -> Sample:
-    """Recolour one object; the target caption describes the new scene."""
-    i = int(rng.integers(len(p.objects)))
-    o = p.objects[i]
-    cands = _colors_for(rng, p.bg, len(OBJECT_COLORS))
-    for new in cands:
-        objs = list(p.objects)
-        objs[i] = replace(o, color=new)
-        if (new != o.color and colors.distance(colors.BY_NAME[new].rgb, colors.BY_NAME[o.color].rgb) >= 100
-                and combo_key(p.task, objs, p.relation) not in heldout()):  # targets are training data too
+    """Recolour, add or remove one object (equal odds; a type the scene cannot take hands over to another drawn
+    at random, so single objects are recoloured or joined, identical counted objects joined); the target caption
+    describes the new scene."""
+    for k in rng.permutation(len(EDIT_TYPES)):
+        kind = EDIT_TYPES[int(k)]
+        got = _edit_plan(p, rng, kind, held=False)
+        if got is not None:
             break
-    target = replace(p, objects=objs, task=p.task if p.task in ("position", "two_object", "single_object") else "edited")
-    if p.caption_lang == "zh":
-        instruction = f"把{colors.BY_NAME[o.color].zh}的{SHAPES[o.shape]}改成{colors.BY_NAME[new].zh}。"
     else:
-        instruction = f"Change the {o.color} {o.shape} to {new}."
+        raise RuntimeError(f"scenes: no edit for {combo_key(p.task, p.objects, p.relation)}")
+    target, i, info = got
     s = to_sample(ctx, target, cap_rng.spawn(1)[0])
-    b = s.meta["objects"][i]["bbox"]
-    s.meta["edit"] = {"type": "recolor_object", "instruction": instruction,
-                      "region": [[[b[0], b[1]], [b[2], b[1]], [b[2], b[3]], [b[0], b[3]]]], "object": i,
-                      "old": o.color, "new": new}
+    # an added object's box is in the target, a removed one's in the source
+    region = _region(p if kind == "remove_object" else target, i)
+    s.meta["edit"] = {"type": kind, "region": region, "object": i, **info}
     return s
+
+
+def eval_edit_pairs(n: int, seed: int, width: int = 128, height: int = 64, scale: float = 1.0) -> list[dict]:
+    """`n` held-out scene edit pairs for evaluation, the types in turn (recolor_object, add_object, remove_object,
+    ...): each target is a held-out combination (heldout_scenes.txt) in the rows layout, as `from_key` draws the
+    eval's scenes, and its source is that plan with one object recoloured, missing or extra, so the pair is
+    pixel-aligned as in training. Each is a dict with `source`, `target` (PIL RGB), `instruction` (English) and
+    `meta`: type, old, new, shape, region (quads in pixels), object, key (the held-out combination), background,
+    the captions and both metadata. Pair i comes from `rng_for(seed, i, "edit")`."""
+    from .runner import RunConfig, context
+    from .sample import rng_for
+
+    ctx = context(RunConfig(kind="scenes", n=1, out=".", width=width, height=height, scale=scale))
+    keys = heldout()
+    out = []
+    for i in range(int(n)):
+        rng = rng_for(seed, i, "edit")
+        kind = EDIT_TYPES[i % len(EDIT_TYPES)]
+        for _ in range(100):
+            key = keys[int(rng.integers(len(keys)))]
+            tgt = from_key(ctx, rng, key)
+            got = _inverse_edit(tgt, rng, kind)
+            if got is not None:
+                break
+        else:
+            raise RuntimeError(f"scenes: no held-out {kind} pair in 100 tries")
+        src, j, info = got
+        region = _region(src if kind == "remove_object" else tgt, j)
+        cap = rng.spawn(1)[0]
+        s, t = to_sample(ctx, src, cap), to_sample(ctx, tgt, cap.spawn(1)[0])
+        meta = {"type": kind, "region": region, "object": j, "key": key, "background": tgt.bg, **info,
+                "source_caption": s.caption, "target_caption": t.caption, "source_meta": s.meta, "target_meta": t.meta}
+        out.append({"source": s.image, "target": t.image, "instruction": info["instruction"], "meta": meta})
+    return out
+
+
+def _inverse_edit(tgt: Plan, rng, kind: str):
+    """A training-style source for held-out target `tgt` such that edit `kind` turns it into `tgt`:
+    (source plan, the changed object's index in the plan that holds it, edit info), or None."""
+    if kind == "add_object":  # the source lacks one object of the target
+        j = int(rng.integers(len(tgt.objects)))
+        o = tgt.objects[j]
+        src = replace(tgt, objects=[x for k, x in enumerate(tgt.objects) if k != j], relation=None)
+        src = replace(src, task=task_of(src.objects, None))
+        return src, j, {"old": None, "new": f"{o.color} {o.shape}", "shape": o.shape, "color": o.color,
+                        "instruction": instruction(kind, "en", o.shape, o.color)}
+    if kind == "remove_object":  # the source has one more object, of a (colour, shape) the target lacks
+        present = {(x.color, x.shape) for x in tgt.objects}
+        r = tgt.objects[int(rng.integers(len(tgt.objects)))].r
+        for _ in range(20):
+            shape = tuple(SHAPES)[int(rng.integers(len(SHAPES)))]
+            color = _colors_for(rng, tgt.bg, 1)[0]
+            spot = _free_spot(rng, tgt, shape, r)
+            if spot is None:
+                return None
+            if (color, shape) in present:
+                continue
+            objs = [*tgt.objects, replace(spot, color=color)]
+            src = replace(tgt, objects=objs, relation=None, task=task_of(objs, None))
+            return src, len(objs) - 1, {"old": f"{color} {shape}", "new": None, "shape": shape, "color": color,
+                                        "instruction": instruction(kind, "en", shape, color)}
+        return None
+    # recolor_object: a uniquely named object of the target had another colour in the source
+    for j in rng.permutation(_unique(tgt.objects)) if _unique(tgt.objects) else []:
+        o = tgt.objects[int(j)]
+        for old in rng.permutation(_recolor_colors(tgt, o)):
+            objs = list(tgt.objects)
+            objs[int(j)] = replace(o, color=str(old))
+            src = replace(tgt, objects=objs, task=task_of(objs, tgt.relation))
+            return src, int(j), {"old": str(old), "new": o.color, "shape": o.shape,
+                                 "instruction": instruction(kind, "en", o.shape, str(old), o.color)}
+    return None
