@@ -45,7 +45,10 @@ def _run(args: argparse.Namespace) -> int:
     rep = run(args.input_dir, args.out, recipe_path=args.recipe, stages=args.stages, address=args.address,
               overwrite=args.overwrite, progress=not args.quiet, log=log)
     c = rep["counts"]
-    print(f"{c['inputs']} files: {c['kept']} kept, {c['rejected']} rejected -> {args.out}/report.html")
+    pairs = c.get("pairs", {})
+    what = f"{c['inputs']} files" if not pairs.get("inputs") else \
+        f"{c['inputs']} samples ({c['files']} files; {pairs['inputs']} edit pairs, {pairs['kept']} kept)"
+    print(f"{what}: {c['kept']} kept, {c['rejected']} rejected -> {args.out}/report.html")
     for s in rep["stages_detail"]:
         by = ", ".join(f"{f['name']} {f['rejected']}" for f in s["filters"] if f["rejected"])
         if by:

@@ -14,24 +14,25 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from qimage.datapipe import labels as L
-from qimage.datapipe.pipeline import _atomic_write
+from qimage.datapipe.pipeline import PAIR_FIELDS, _atomic_write
 from qimage.datapipe.process import Plan
 
 LIGHT = ["id", "path", "size_bytes", "width", "height", "stage", "filter", "reason", "reasons", "score", "phash", "passed_later",
-         "lang", "category", "bucket", "has_caption", "synthetic", "ocr", "ocr_text"]
+         "lang", "category", "bucket", "has_caption", "synthetic", "ocr", "ocr_text", "target_path", "edit"]
 
 
 def kept_schema(plan: Plan) -> pa.Schema:
     fields = [("id", pa.string()), ("path", pa.string()), ("image", pa.binary()), ("width", pa.int32()),
               ("height", pa.int32()), ("caption", pa.string()), ("meta", pa.string()), ("lang", pa.string()),
               ("category", pa.string()), ("bucket", pa.string()), ("weight", pa.float64()),
-              ("ocr_text", pa.string()), ("has_caption", pa.bool_())]
+              ("ocr_text", pa.string()), ("has_caption", pa.bool_()), *PAIR_FIELDS]
     fields += [(c, pa.float64()) for c in plan.score_columns() if c != "score_broken_file"]
     return pa.schema(fields)
 
 
 REJECTED_SCHEMA = pa.schema([("id", pa.string()), ("path", pa.string()), ("stage", pa.int32()), ("filter", pa.string()),
-                             ("reason", pa.string()), ("reasons", pa.list_(pa.string())), ("score", pa.float64())])
+                             ("reason", pa.string()), ("reasons", pa.list_(pa.string())), ("score", pa.float64()),
+                             ("target_path", pa.string())])  # an edit pair's target, rejected with its source
 
 
 def finalize(root: Path, out: Path, recipe: dict, stages: tuple[int, ...], n_shards: int, warnings: list[str],
@@ -74,7 +75,8 @@ def finalize(root: Path, out: Path, recipe: dict, stages: tuple[int, ...], n_sha
     expected = set()
     for s, f in enumerate(files):
         mine = [i for i, sh in enumerate(shard_of) if sh == s]
-        full = pq.read_table(f, columns=["image", "caption", "meta", "ocr_text"]).to_pylist()
+        full = pq.read_table(f, columns=["image", "caption", "meta", "ocr_text", "target_image", "target_caption",
+                                         "target_meta", "instruction"]).to_pylist()
         base = mine[0] if mine else 0
         kept, rej = [], []
         for i in mine:

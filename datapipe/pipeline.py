@@ -27,11 +27,12 @@ import pyarrow.parquet as pq
 
 from qimage.datapipe import recipe as R
 from qimage.datapipe.cluster import init_ray, sweep
+from qimage.datapipe.pairs import EDIT_ERROR, PATH_KEYS
 from qimage.datapipe.process import Plan, process_file
 from qimage.datapipe.sample import discover
 from qimage.errors import UserError
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: edit pairs (shards carry the target columns)
 STAGE_NAMES = {1: "Initial curation (256p)", 2: "Image quality", 3: "Image-text alignment", 4: "Text rendering",
                5: "High resolution (640p)", 6: "Category balance and portraits", 7: "Balanced multi-scale"}
 
@@ -93,24 +94,34 @@ def run_shard(shard: int, files: list[str], sidecars: dict, root: str, work: str
             "cpu_s": time.process_time() - cpu}
 
 
+# Edit pairs (qimage.datapipe.pairs): null for plain samples. target_path is set when the target file belongs to the
+# row (kept or rejected with it); edit and instruction whenever the source's JSON declares a target.
+PAIR_FIELDS = [("target_path", pa.string()), ("target_image", pa.binary()), ("target_caption", pa.string()),
+               ("target_meta", pa.string()), ("instruction", pa.string()), ("edit", pa.string())]
+
+
 def shard_schema(plan: Plan) -> pa.Schema:
     fields = [("id", pa.string()), ("path", pa.string()), ("size_bytes", pa.int64()), ("caption", pa.string()),
               ("has_caption", pa.bool_()), ("meta", pa.string()), ("synthetic", pa.bool_()), ("width", pa.int32()),
               ("height", pa.int32()), ("format", pa.string()), ("stage", pa.int32()), ("filter", pa.string()),
               ("reason", pa.string()), ("reasons", pa.list_(pa.string())), ("score", pa.float64()), ("phash", pa.int64()), ("passed_later", pa.bool_()),
               ("lang", pa.string()), ("category", pa.string()), ("bucket", pa.string()), ("ocr", pa.string()),
-              ("ocr_text", pa.string()), ("image", pa.binary()), ("thumb", pa.binary())]
+              ("ocr_text", pa.string()), ("image", pa.binary()), ("thumb", pa.binary()), *PAIR_FIELDS]
     fields += [(c, pa.float64()) for c in plan.score_columns()]
     return pa.schema(fields)
 
 
 # -- the run -----------------------------------------------------------------------------------------------------
 def _fingerprint_inputs(root: Path, inputs: list[str], sidecars: dict[str, dict[str, str]]) -> str:
-    """Paths, sizes and mtimes of every input and its caption/metadata sidecars: a resume must not mix old and
-    new captions, so an edited sidecar changes the fingerprint just as an edited image does."""
+    """Paths, sizes and mtimes of every input and its caption/metadata sidecars (an edit pair's target and its
+    sidecars too): a resume must not mix old and new captions, so an edited sidecar changes the fingerprint just as
+    an edited image does."""
     h = hashlib.sha256()
     for rel in inputs:
-        for path in (rel, *sorted(sidecars.get(rel, {}).values())):
+        cars = sidecars.get(rel, {})
+        if EDIT_ERROR in cars:
+            h.update(f"{rel}\0{cars[EDIT_ERROR]}\n".encode("utf-8", "surrogateescape"))
+        for path in (rel, *sorted(v for k, v in cars.items() if k in PATH_KEYS)):
             st = (root / path).stat()
             h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
     return h.hexdigest()[:16]

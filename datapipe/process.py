@@ -5,10 +5,12 @@ Pure Python with no Ray in it, so the benchmark's single-process loop and the Ra
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from pathlib import Path
 
 from qimage.datapipe import labels as L
+from qimage.datapipe import pairs as P
 from qimage.datapipe.filters import Filter, Verdict, load_all
 from qimage.datapipe.filters.duplicate import phash, to_signed
 from qimage.datapipe.ocr import language, run_ocr
@@ -58,7 +60,7 @@ class Plan:
         return [f"score_{f.name}" for f in self.all]
 
     def applies(self, f: Filter, s: Sample) -> bool:
-        if not s.synthetic:
+        if not s.synthetic or f.mandatory:
             return True
         if f.skip_synthetic:
             return False
@@ -74,21 +76,41 @@ def read_sidecar(root: Path, rel: str | None) -> str | None:
         return None
 
 
-def process_file(plan: Plan, root: Path, rel: str, sidecars: dict[str, str], thumb_side: int = 96) -> dict:
-    """Never raises for bad input: every failure becomes a rejection with a reason."""
+def read_input(root: Path, rel: str) -> tuple[bytes, str | None]:
+    """(bytes, None), or (b"", why the file cannot be read)."""
     try:
-        data = (root / rel).read_bytes()
+        return (root / rel).read_bytes(), None
     except OSError as e:
-        data = b""
-        read_error = f"cannot read: {e.strerror or e}"
-    else:
-        read_error = None
+        return b"", f"cannot read: {e.strerror or e}"
+
+
+def process_file(plan: Plan, root: Path, rel: str, sidecars: dict[str, str], thumb_side: int = 96) -> dict:
+    """Never raises for bad input: every failure becomes a rejection with a reason.
+
+    An edit pair (sidecars with `target` or `edit_error`, see qimage.datapipe.pairs) is one row: the filters score
+    the source, edit_pair checks the target, and a kept row also ships the target's bytes."""
+    data, read_error = read_input(root, rel)
     s = Sample(root, rel, data, read_sidecar(root, sidecars.get("txt")), read_sidecar(root, sidecars.get("json")), 0)
+    target_rel = sidecars.get(P.TARGET)
+    if target_rel is not None:
+        t_data, t_error = read_input(root, target_rel)
+        s.target = Sample(root, target_rel, t_data, read_sidecar(root, sidecars.get(P.TARGET_TXT)),
+                          read_sidecar(root, sidecars.get(P.TARGET_JSON)), 0)
+        s.target.read_error = t_error
+    s.edit_error = sidecars.get(P.EDIT_ERROR)
+    if target_rel is not None or s.edit_error:
+        s.edit, s.instruction = P.edit_info(s.meta, s.target.meta if s.target else {})
+        if s.edit is None:  # the source's JSON changed since discovery; edit_pair still has to judge the pair
+            s.edit = {}
     row = {
         "id": sample_id(rel), "path": display_path(rel), "size_bytes": len(data), "caption": s.caption, "has_caption": s.has_caption,
         "meta": s.meta_text, "synthetic": s.synthetic, "width": 0, "height": 0, "format": "",
         "stage": None, "filter": None, "reason": None, "score": None, "phash": None, "passed_later": False,
         "reasons": [], "lang": "unknown", "category": "unknown", "bucket": "", "ocr": "", "ocr_text": "", "image": None, "thumb": None,
+        "target_path": display_path(target_rel) if target_rel is not None else None, "target_image": None,
+        "target_caption": s.target.caption if s.target else None, "target_meta": s.target.meta_text if s.target else None,
+        "instruction": s.instruction if s.edit is not None else None,
+        "edit": json.dumps(s.edit, ensure_ascii=False, sort_keys=True) if s.edit is not None else None,
         **{c: None for c in plan.score_columns()},
     }
     fails: list[tuple] = []  # (stage, filter, reason, score): the first is the primary rejection
@@ -125,6 +147,8 @@ def process_file(plan: Plan, root: Path, rel: str, sidecars: dict[str, str], thu
             row["category"] = L.category(s, row["lang"], plan.recipe["labels"]["category"])
         row["bucket"] = L.bucket(s.width, s.height, plan.recipe["labels"]["buckets"])
         row["image"] = s.encoded()
+        if s.target is not None:
+            row["target_image"] = s.target.encoded()  # edit_pair decoded it (it was kept)
     row["passed_later"] = first is None
     if first is not None:
         row["stage"], row["filter"], row["reason"] = first[0], first[1], first[2]

@@ -73,12 +73,19 @@ def build_report(root: Path, out: Path, recipe: dict, plan, stages, rows: list[d
     for r in kept:
         weight_by_cat.setdefault(r["category"], []).append(r.get("weight", 1.0))
     errors = sum(1 for r in rejected if r["reason"] and r["reason"].startswith("error in filter"))
+    # an edit pair is one sample of two files (its target rides in target_path); a source whose target could not be
+    # paired is a pair too (rejected by edit_pair), without a second file
+    pairs = [r for r in rows if r.get("edit") is not None]
+    targets = sum(r.get("target_path") is not None for r in rows)
     return {
         "input": str(root), "output": str(out), "stages": stages_text(stages),
         "counts": {"inputs": n, "kept": len(kept), "rejected": len(rejected), "conserved": len(kept) + len(rejected) == n,
                    "failing_filters": dict(failing.most_common()),  # every filter a rejected sample failed, not only the first
                    "filter_errors": errors, "missing_caption": sum(not r["has_caption"] for r in rows),
-                   "synthetic": sum(bool(r["synthetic"]) for r in rows)},
+                   "synthetic": sum(bool(r["synthetic"]) for r in rows),
+                   "files": n + targets,  # inputs are samples; files adds the edit pairs' targets
+                   "pairs": {"inputs": len(pairs), "kept": sum(r["filter"] is None for r in pairs),
+                             "rejected": sum(r["filter"] is not None for r in pairs), "targets": targets}},
         "stages_detail": stage_list,
         "labels": {"lang": dict(Counter(r["lang"] for r in kept)), "category": dict(Counter(r["category"] for r in kept)),
                    "bucket": dict(sorted(Counter(r["bucket"] for r in kept).items())),
@@ -179,6 +186,13 @@ def _bars(d: dict, title: str) -> str:
     return f'<div style="flex:1;min-width:260px"><h3>{title}</h3><table><tr><th>value</th><th>kept</th><th>share</th><th></th></tr>{rows}</table></div>'
 
 
+def _pairs_line(c: dict) -> str:
+    p = c.get("pairs") or {}
+    if not p.get("inputs"):
+        return ""
+    return f'{c["files"]} files; {p["inputs"]} edit pairs ({p["kept"]} kept)'
+
+
 def write_html(path: Path, rep: dict, thumbs: dict, recipe: dict) -> None:
     c = rep["counts"]
     e = html.escape
@@ -187,7 +201,7 @@ def write_html(path: Path, rep: dict, thumbs: dict, recipe: dict) -> None:
          f'<div class="sub">input <code>{e(rep["input"])}</code> &rarr; <code>{e(rep["output"])}</code> &middot; '
          f'stages {rep["stages"]} &middot; {rep["seconds"]} s</div>',
          '<div class="cards">',
-         f'<div class="card">input files<b>{c["inputs"]}</b></div>',
+         f'<div class="card">input {"samples" if _pairs_line(c) else "files"}<b>{c["inputs"]}</b>{_pairs_line(c)}</div>',
          f'<div class="card">kept<b class="ok">{c["kept"]}</b>{c["kept"] / max(1, c["inputs"]):.1%}</div>',
          f'<div class="card">rejected<b class="bad">{c["rejected"]}</b>{c["rejected"] / max(1, c["inputs"]):.1%}</div>',
          f'<div class="card">accounted for<b class="{"ok" if c["conserved"] else "bad"}">{"all" if c["conserved"] else "NO"}</b>'

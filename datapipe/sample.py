@@ -64,6 +64,13 @@ class Sample:
         self.animated = False
         self.width = self.height = 0
         self.ocr = None  # list[(quad ndarray 4x2 in original pixels, text, confidence)] once stage 4 ran
+        # edit pairs (qimage.datapipe.pairs), set by process_file: the target as a Sample of its own (decoded by the
+        # edit_pair filter), why the source could not be paired, the merged edit metadata and the instruction
+        self.target: Sample | None = None
+        self.read_error: str | None = None
+        self.edit_error: str | None = None
+        self.edit: dict | None = None
+        self.instruction = ""
 
     # -- decoding ---------------------------------------------------------------------------------------------
     def decode(self) -> None:
@@ -218,7 +225,13 @@ def discover(root: Path) -> tuple[list[str], dict[str, dict[str, str]]]:
     - `ID.txt` / `ID.json` when an input with the same stem sits next to it (its caption and metadata);
     - `manifest.json` that `qimage synth` wrote for its folder (`synth_manifest`): the folder's own metadata.
     A lone `.txt`/`.json` that is neither, e.g. any other `manifest.json`, is an input like any other file.
+
+    Edit pairs (qimage.datapipe.pairs): an input whose `ID.json` names a target (`edit.target`) is paired with it,
+    and the target is no input of its own: the source's entry gains `target` (+ `target_txt` / `target_json`, the
+    target's sidecars), or `edit_error` (a message) when the target cannot be paired.
     """
+    from qimage.datapipe.pairs import pair_edits
+
     files = sorted(p for p in root.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
     by_stem: dict[tuple[Path, str], list[Path]] = {}
     for p in files:
@@ -237,6 +250,8 @@ def discover(root: Path) -> tuple[list[str], dict[str, dict[str, str]]]:
         cars = {q.suffix.lower()[1:]: q.relative_to(root).as_posix() for q in group if q.suffix.lower() in SIDECAR_EXTS and q != p}
         if cars and p.suffix.lower() not in SIDECAR_EXTS:
             sidecars[rel] = cars
+    rels = {p.relative_to(root).as_posix() for p in files}
+    inputs = pair_edits(rels, inputs, sidecars, lambda rel: (root / rel).read_bytes())
     return inputs, sidecars
 
 
