@@ -89,6 +89,7 @@ class Pipeline:
 
         device = pick_device(device)
         comps = load_components(model_dir, device=device, dtype=dtype or default_dtype(device))
+        comps.pop("processor", None)  # an edit model generates from text alone too
         return cls(**comps, device=device, settings=Settings.read(model_dir))
 
     def encode(self, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -19,6 +19,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-minutes", type=float, help="checkpoint and stop after this much training time")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_pretrain)
+    p = tsub.add_parser("edit", help="edit training: flow matching on targets with the source as condition (docs/edit.md)")
+    p.add_argument("--config", required=True, help="YAML config (see docs/edit.md and train/recipes/toy_edit.yaml)")
+    p.add_argument("--out", help="run directory (default: the config's `out`)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--stop-at", type=int, help="checkpoint and stop after this global step (resume later)")
+    p.add_argument("--max-minutes", type=float, help="checkpoint and stop after this much training time")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_edit)
 
     for name, what, func in (("grpo", "Flow-GRPO post-training on SDE rollouts with a reward (docs/posttrain.md)", cmd_grpo),
                              ("dpo", "flow-DPO on offline or online preference pairs (docs/posttrain.md)", cmd_dpo)):
@@ -74,14 +82,26 @@ def _positive(value, flag):
 
 
 def cmd_pretrain(args) -> int:
-    from .config import PretrainConfig, load
+    from .config import PretrainConfig
 
-    cfg = load(PretrainConfig, args.config)
+    from .pretrain import run
+
+    return _train(args, PretrainConfig, run)
+
+
+def cmd_edit(args) -> int:
+    from .edit import EditConfig, run
+
+    return _train(args, EditConfig, run)
+
+
+def _train(args, config_class, run) -> int:
+    from .config import load
+
+    cfg = load(config_class, args.config)
     _positive(args.stop_at, "--stop-at")
     if args.max_minutes is not None and args.max_minutes <= 0:
         raise UserError(f"--max-minutes must be positive, got {args.max_minutes}")
-    from .pretrain import run
-
     result = run(cfg, out=args.out, resume=args.resume, stop_at=args.stop_at, progress=not args.no_progress,
                  max_minutes=args.max_minutes)
     if result["losses"]:

@@ -45,6 +45,8 @@ class Model:
     dir: str = ""  # a model directory (`qimage init DIR --preset toy` writes one): VAE, text encoder, tokenizer, ...
     init: str = "pretrained"  # pretrained (the directory's transformer weights) | adaln-zero | default
     vae: str = ""  # optional model directory whose vae/ replaces the one in `dir` (e.g. a `qimage train vae` output)
+    transformer: str = ""  # optional model directory whose transformer/ weights start the run (an edit model from
+    # its text-to-image model); `init` pretrained only. `shipped-toy` names the toy inside the package for both.
 
 
 @dataclass

@@ -43,6 +43,7 @@ class Record:
     data: bytes = b""  # encoded image (parquet source)
     meta: dict = field(default_factory=dict)
     pixels: "np.ndarray | None" = None  # already decoded and fitted to its bucket (the Ray Data path)
+    target: "Record | None" = None  # an edit pair's target image (this record is its source; caption = instruction)
 
     def load(self):
         from PIL import Image

@@ -45,6 +45,13 @@ def plot_eval(rows: list[dict], png_path: Path) -> None:
     plot_curves(series, png_path, title="eval of the EMA weights", y_range=(0.0, 1.0))
 
 
+def model_path(path: str):
+    """A config's model directory; ``shipped-toy`` names the toy inside the package."""
+    from qimage.model_dir import SHIPPED_TOY
+
+    return SHIPPED_TOY if path == "shipped-toy" else path
+
+
 def step_generator(seed: int, step: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, step]).generate_state(1)[0]))
 
@@ -80,10 +87,12 @@ class Trainer:
 
         _quiet_libraries()
         self.cfg, self.out, self.world, self.device, self.progress = cfg, out, world, device, progress
-        self.records = {name: read_source(src, name) for name, src in cfg.sources.items()}
+        self.records = self.read_records(cfg)
         comps = load_components(cfg.model.dir, device=device, dtype=torch.float32)
         if cfg.model.vae:
-            comps["vae"] = load_components(cfg.model.vae, device=device, dtype=torch.float32)["vae"]
+            comps["vae"] = load_components(model_path(cfg.model.vae), device=device, dtype=torch.float32)["vae"]
+        if cfg.model.transformer:
+            self._load_transformer(comps["transformer"], model_path(cfg.model.transformer))
         self.comps = comps
         torch.manual_seed(cfg.seed)
         model = comps["transformer"]
@@ -117,6 +126,32 @@ class Trainer:
             for r in recs:
                 r.caption = caption_text(r.caption, cfg.sources[name].caption)
 
+    EVAL_FIELDS = EVAL_FIELDS
+
+    def read_records(self, cfg) -> dict:
+        return {name: read_source(src, name) for name, src in cfg.sources.items()}
+
+    def warm_keys(self, names, buckets) -> list:
+        """[(cache key, record, bucket)] of every image a stage encodes, in a fixed order (identical on resume)."""
+        from .buckets import assign
+
+        return [((n, i), r, assign(r.width, r.height, buckets)) for n in names for i, r in enumerate(self.records[n])]
+
+    @staticmethod
+    def _load_transformer(model, path) -> None:
+        """Weights of another model directory's transformer/ (same config) into ``model``: an edit model starts
+        from its text-to-image model, as Qwen-Image-Edit does from Qwen-Image."""
+        from safetensors.torch import load_file
+
+        from qimage.model_dir import check_model_dir
+
+        files = sorted((check_model_dir(path) / "transformer").glob("*.safetensors"))
+        state = {k: v for f in files for k, v in load_file(f).items()}
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise UserError(f"model.transformer {path}: its transformer does not fit this model's "
+                            f"({len(missing)} missing, {len(unexpected)} unexpected weights)")
+
     # --- checkpoints -------------------------------------------------------------------------------------------
     def state(self) -> dict:
         return {
@@ -136,11 +171,15 @@ class Trainer:
 
         c = self.comps
         root = write_model_dir(self.out / "model", self.ema.module, c["vae"], c["text_encoder"], c["tokenizer"],
-                               c["scheduler"])
-        log = self.cfg  # the model's own defaults for `qimage generate` / `qimage eval`
-        write_json_atomic(root / SETTINGS_FILE, {"width": size[0], "height": size[1], "steps": log.log.sample_steps,
-                                                  "cfg": log.log.sample_cfg, "negative": EMPTY_CAPTION})
+                               c["scheduler"], c.get("processor"), c.get("pipeline_class"))
+        write_json_atomic(root / SETTINGS_FILE, self.model_settings(size))
         save_state(self.out / STATE_FILE, self.state())
+
+    def model_settings(self, size: tuple[int, int]) -> dict:
+        """The saved model's qimage.json: its own defaults for `qimage generate` / `qimage eval`."""
+        lg = self.cfg.log
+        return {"width": size[0], "height": size[1], "steps": lg.sample_steps, "cfg": lg.sample_cfg,
+                "negative": EMPTY_CAPTION}
 
     def resume(self) -> None:
         path = self.out / STATE_FILE
@@ -180,13 +219,11 @@ class Trainer:
         pipe = Pipeline(self.ema.module, c["vae"], c["text_encoder"], c["tokenizer"], c["scheduler"], device=self.device)
         pipe.settings.negative = EMPTY_CAPTION
         summary = evaluate(pipe, size, lg.eval_words, lg.eval_scenes, lg.sample_steps, lg.sample_cfg, lg.sample_seed)[0]
-        self.eval_log.write({"step": self.step, **{k: f"{summary[k]:.4f}" for k in EVAL_FIELDS[1:] if k in summary}})
+        self.eval_log.write({"step": self.step, **{k: f"{summary[k]:.4f}" for k in self.EVAL_FIELDS[1:] if k in summary}})
         plot_eval(self.eval_log.rows(), self.out / "eval.png")
 
     # --- one step ----------------------------------------------------------------------------------------------
     def train_step(self, schedule: Schedule, local_step: int) -> dict:
-        from qimage.device import autocast
-
         cfg, world = self.cfg, self.world
         name, bucket, idx = schedule.batch(local_step)
         n = len(idx)
@@ -204,14 +241,8 @@ class Trainer:
         part = world.slice(n)
         recs = self.records[name]
         keyed = [((name, i), recs[i]) for i in idx[part]]
-        x0 = self.encoders.latents(keyed, bucket, eps[part] if cfg.latent_sample else None)
-        captions = [EMPTY_CAPTION if d else r.caption for d, (_, r) in zip(drop[part].tolist(), keyed)]
-        embeds, mask = self.encoders.prompts(captions)
-        s = sigma[part].to(self.device)
-        xt, target = flow.interpolate(vae_ops.pack(x0), vae_ops.pack(noise[part].to(self.device)), s)
-        with autocast(self.device):
-            pred = self.ddp(xt, embeds, mask, s, [[(1, h // 2, w // 2)]] * xt.shape[0], return_dict=False)[0]
-        loss = flow.loss(pred, target, self.region_weights([r for _, r in keyed], bucket, zc))
+        loss = self.batch_loss(keyed, bucket, drop[part].tolist(), sigma[part].to(self.device), eps[part],
+                               noise[part].to(self.device))
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.optim.grad_clip)
@@ -222,6 +253,18 @@ class Trainer:
         self.step += 1
         return {"loss": float(distributed.mean(loss.detach(), world)), "grad_norm": float(grad_norm), "lr": lr,
                 "source": name, "bucket": f"{bucket[0]}x{bucket[1]}", "n": n}
+
+    def batch_loss(self, keyed, bucket, drop, s, eps, noise) -> torch.Tensor:
+        """This process's flow-matching loss: x_s = (1 - s) x0 + s noise, |v(x_s, s, caption) - (noise - x0)|^2."""
+        from qimage.device import autocast
+
+        w, h = bucket[0] // self.vae_scale, bucket[1] // self.vae_scale
+        x0 = self.encoders.latents(keyed, bucket, eps if self.cfg.latent_sample else None)
+        embeds, mask = self.encoders.prompts([EMPTY_CAPTION if d else r.caption for d, (_, r) in zip(drop, keyed)])
+        xt, target = flow.interpolate(vae_ops.pack(x0), vae_ops.pack(noise), s)
+        with autocast(self.device):
+            pred = self.ddp(xt, embeds, mask, s, [[(1, h // 2, w // 2)]] * xt.shape[0], return_dict=False)[0]
+        return flow.loss(pred, target, self.region_weights([r for _, r in keyed], bucket, x0.shape[1]))
 
     def region_weights(self, records, bucket, channels: int) -> torch.Tensor | None:
         """Packed (B, tokens, channels * 4) loss weights from the records' text/object regions; None when all 1."""
@@ -238,7 +281,7 @@ class Trainer:
         cfg, world = self.cfg, self.world
         log = CsvLog(self.out / "log.csv", LOG_FIELDS, resume_step=self.step) if world.main else None
         if world.main and cfg.log.eval_every:
-            self.eval_log = CsvLog(self.out / "eval.csv", EVAL_FIELDS, resume_step=self.step)
+            self.eval_log = CsvLog(self.out / "eval.csv", self.EVAL_FIELDS, resume_step=self.step)
         bar = tqdm(total=self.total, initial=self.step, desc="pretrain", unit="step",
                    disable=not (self.progress and world.main), dynamic_ncols=True)
         t_start = time.perf_counter()
@@ -260,10 +303,7 @@ class Trainer:
                 preprocess(self.records, schedule.names, buckets)
             if cfg.cache:
                 # encode the stage's data in a fixed order (identical on resume), only the sources it draws from
-                from .buckets import assign
-
-                todo = self.encoders.uncached([((n, i), r, assign(r.width, r.height, buckets))
-                                               for n in schedule.names for i, r in enumerate(self.records[n])])
+                todo = self.encoders.uncached(self.warm_keys(schedule.names, buckets))
                 with tqdm(total=len(todo), desc=f"encoding {stage.name}", unit="img", leave=False,
                           disable=not (self.progress and world.main)) as enc_bar:
                     self.encoders.warm(todo, enc_bar.update)

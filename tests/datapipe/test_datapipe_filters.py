@@ -88,7 +88,7 @@ CASES = {
     "face_mosaic": (lambda: sample(ASTRO), lambda: sample(mosaic_face(ASTRO))),
 }
 # the global ones (duplicate, quality_quota) and the four model filters are tested in their own files
-ELSEWHERE = {"duplicate", "quality_quota", "nsfw", "watermark", "aesthetic", "clip_similarity"}
+ELSEWHERE = {"edit_pair", "duplicate", "quality_quota", "nsfw", "watermark", "aesthetic", "clip_similarity"}
 
 
 def test_every_registered_filter_has_a_pass_and_a_fail_case():
