@@ -3,7 +3,8 @@
 Output (docs/contracts.md section 2): `DIR/ID.png`, `DIR/ID.txt` (caption), `DIR/ID.json` (metadata), and
 `DIR/manifest.json` listing every sample. With edit pairs, `DIR/edits/ID.png|.txt|.json` hold the target: its
 caption describes the target image and its metadata carries the instruction (`edit.instruction`) and the changed
-region, so the target folder is itself a valid sample folder.
+region, so the target folder is itself a valid sample folder. A sample for which no edit fits (scenes only) is
+written without a target; the manifest of an edit-pairs run counts `pairs` and `unpaired`.
 
 Determinism: sample i is made from generators seeded by (seed, i) only (`sample.rng_for`), each worker builds its
 own font library and caches, and files are written by the worker that made them, so the bytes are the same for any
@@ -17,6 +18,7 @@ import json
 import multiprocessing as mp
 import os
 import re
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -238,6 +240,12 @@ def run(cfg: RunConfig, progress: bool = True) -> dict:
         "count": len(entries),
         "samples": entries,
     }
+    if cfg.edit_pairs:  # a sample that admits no edit (scenes, after re-planning) has no `edit` entry
+        unpaired = sum("edit" not in e for e in entries)
+        manifest.update(pairs=len(entries) - unpaired, unpaired=unpaired)
     (Path(cfg.out) / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1) + "\n",
                                                  encoding="utf-8")
+    if cfg.edit_pairs and manifest["unpaired"] and progress:
+        print(f"qimage: note: {manifest['unpaired']} of {len(entries)} samples have no edit pair (no edit fits them); "
+              "manifest.json counts them as `unpaired`", file=sys.stderr)
     return manifest

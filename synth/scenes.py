@@ -325,7 +325,32 @@ def to_sample(ctx, p: Plan, rng) -> Sample:
 
 
 def make(ctx, rng, lang: str, edit_rng=None) -> Sample:
-    return build(sys.modules[__name__], ctx, rng, lang, edit_rng)
+    """One sample; with `edit_rng`, also its edit target. A scene that admits none of the three edits (at --scale 2
+    a counting scene of identical objects, with no room left for another, can be neither recoloured nor reduced by
+    name) is re-planned from the sample's own generator, up to REPLAN_TRIES times, and written without a pair only
+    if every plan fails, then as its first plan (`edit` None; the manifest counts them). The first plan is `build`'s:
+    a sample whose first plan takes an edit, or none after all, is the same bytes as without --edit-pairs; only a
+    re-planned one differs there. Deterministic: only the sample's and its edit's generators are drawn from."""
+    if edit_rng is None:
+        return build(sys.modules[__name__], ctx, rng, lang)
+    first = p = plan(ctx, rng, lang)
+    first_cap = cap_rng = rng.spawn(1)[0]  # as in build: the caption's generator, the target's spawned from it
+    got = _draw_edit(p, edit_rng)
+    for _ in range(REPLAN_TRIES if got is None else 0):
+        try:
+            p = plan(ctx, rng, lang)
+        except UserError:  # no room for this draw's objects: keep the scene that was placed
+            break
+        cap_rng = rng.spawn(1)[0]
+        got = _draw_edit(p, edit_rng)
+        if got is not None:
+            break
+    if got is None:  # the first plan, as without --edit-pairs
+        p, cap_rng = first, first_cap
+    s = to_sample(ctx, p, cap_rng)
+    if got is not None:
+        s.edit = _edit_sample(ctx, p, *got, cap_rng)
+    return s
 
 
 # --- edit pairs ------------------------------------------------------------------------------------------------------
@@ -336,6 +361,7 @@ def make(ctx, rng, lang: str, edit_rng=None) -> Sample:
 # (heldout_scenes.txt, under any task) is never drawn for training; `eval_edit_pairs` draws only those.
 EDIT_TYPES = ("recolor_object", "add_object", "remove_object")
 RECOLOR_MIN_DISTANCE = 100  # RGB distance between an object's old and new colour
+REPLAN_TRIES = 20  # re-plans of a scene that takes no edit before it is written without a pair
 
 
 def _article(color: str) -> str:
@@ -452,23 +478,32 @@ def _region(p: Plan, i: int) -> list:
     return [[[b[0], b[1]], [b[2], b[1]], [b[2], b[3]], [b[0], b[3]]]]
 
 
-def make_edit(ctx, p: Plan, rng, cap_rng) -> Sample:
-    """Recolour, add or remove one object (equal odds; a type the scene cannot take hands over to another drawn
-    at random, so single objects are recoloured or joined, identical counted objects joined); the target caption
-    describes the new scene."""
+def _draw_edit(p: Plan, rng):
+    """(kind, (target plan, object index, info)) of one training edit of `p`, or None when `p` takes none: the types
+    in random order (equal odds), a type the scene cannot take handing over to the next."""
     for k in rng.permutation(len(EDIT_TYPES)):
         kind = EDIT_TYPES[int(k)]
         got = _edit_plan(p, rng, kind, held=False)
         if got is not None:
-            break
-    else:
-        raise RuntimeError(f"scenes: no edit for {combo_key(p.task, p.objects, p.relation)}")
+            return kind, got
+    return None
+
+
+def _edit_sample(ctx, p: Plan, kind: str, got, cap_rng) -> Sample:
     target, i, info = got
     s = to_sample(ctx, target, cap_rng.spawn(1)[0])
     # an added object's box is in the target, a removed one's in the source
     region = _region(p if kind == "remove_object" else target, i)
     s.meta["edit"] = {"type": kind, "region": region, "object": i, **info}
     return s
+
+
+def make_edit(ctx, p: Plan, rng, cap_rng) -> Sample | None:
+    """Recolour, add or remove one object (equal odds; a type the scene cannot take hands over to another drawn
+    at random, so single objects are recoloured or joined, identical counted objects joined); the target caption
+    describes the new scene. None when `p` takes no edit (`make` re-plans such a scene first)."""
+    got = _draw_edit(p, rng)
+    return None if got is None else _edit_sample(ctx, p, *got, cap_rng)
 
 
 def eval_edit_pairs(n: int, seed: int, width: int = 128, height: int = 64, scale: float = 1.0) -> list[dict]:
