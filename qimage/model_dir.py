@@ -16,6 +16,8 @@ from qimage.errors import UserError
 # The toy trained by `qimage train recipe toy` (docs/toy.md), shipped inside the package: the default model of
 # `qimage generate`, `qimage eval` and `qimage demo`.
 SHIPPED_TOY = Path(__file__).resolve().parent / "toy"
+# The edit toy trained from it by `qimage train recipe toy-edit` (docs/edit.md): the default of `qimage edit`.
+SHIPPED_EDIT_TOY = Path(__file__).resolve().parent / "toy-edit"
 COMPONENTS = ("transformer", "vae", "text_encoder", "tokenizer", "scheduler")
 MODEL_INDEX = {
     "_class_name": "QwenImagePipeline",

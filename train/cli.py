@@ -57,6 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--model", help="model directory to fine-tune (default: the shipped toy)")
     d.add_argument("--seed", type=int, default=0, help="seed of the data, training and samples")
     d.add_argument("--steps", type=int, default=60, help="fine-tuning steps (default 60)")
+    d.add_argument("--edit-model", help="edit model directory for the edit step (default: the shipped edit toy)")
     d.set_defaults(func=cmd_demo)
 
     e = sub.add_parser("eval", help="OCR read-back of held-out words and a GenEval-style scenes score")
@@ -73,6 +74,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--seed", type=int, default=0, help="seed of the first image")
     e.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     e.add_argument("--against", help="another model's eval JSON (same options): per-prompt OCR-reward win rate")
+    e.add_argument("--edit", action="store_true",
+                   help="evaluate an edit model on held-out edit pairs instead (default model: the shipped edit toy)")
+    e.add_argument("--pairs", type=int, default=48, help="--edit: held-out pairs (default 48)")
+    e.add_argument("--kinds", default="words", help="--edit: synthesisers of the pairs, comma-separated (words, scenes)")
     e.set_defaults(func=cmd_eval)
 
 
@@ -159,11 +164,23 @@ def cmd_demo(args) -> int:
     _positive(args.steps, "--steps")
     from .demo import run
 
-    run(args.out, model=args.model, seed=args.seed, steps=args.steps)
+    run(args.out, model=args.model, seed=args.seed, steps=args.steps, edit_model=args.edit_model)
     return 0
 
 
 def cmd_eval(args) -> int:
+    if args.edit:
+        _positive(args.pairs, "--pairs")
+        _positive(args.steps, "--steps")
+        kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
+        bad = [k for k in kinds if k not in ("words", "scenes")]
+        if bad or not kinds:
+            raise UserError(f"--kinds {args.kinds!r}: choose from words, scenes")
+        from .edit_eval import run as run_edit_eval
+
+        run_edit_eval(model=args.model, output=args.output, pairs=args.pairs, kinds=kinds, steps=args.steps,
+                      cfg=args.cfg, seed=args.seed, device=args.device)
+        return 0
     for flag, value in (("--words", args.words), ("--nonwords", args.nonwords), ("--scenes", args.scenes)):
         if value < 0:
             raise UserError(f"{flag} must be >= 0, got {value}")

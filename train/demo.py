@@ -5,7 +5,9 @@
     3. fine-tune     the shipped toy briefly on the cleaned shards (flow matching, the same trainer as pretraining)
     4. generate      the same prompts and seeds from the shipped toy and from the fine-tuned model
     5. evaluate      OCR read-back of held-out words and the scenes score, before and after
-    6. report        DIR/report.html: what each step did and how long it took, the data report's counts, the loss
+    6. edit          the shipped edit toy edits one of the synthesised words by three instructions (`qimage edit`),
+                     then held-out edit pairs are scored (`qimage eval --edit`)
+    7. report        DIR/report.html: what each step did and how long it took, the data report's counts, the loss
                      curve, the sample grids and the eval table
 
 The steps are `qimage` commands run as a recipe (`qimage.train.recipe`): the packages meet only through their
@@ -65,6 +67,10 @@ def _plant(raw: Path) -> None:
     (d / "truncated.txt").write_text("A truncated file.\n")
 
 
+# The demo's edits of its first synthesised word: each instruction form the edit toy learnt, new words held out.
+EDITS = [f'Change the text to "{HELDOUT_WORDS[6]}".', "Make the text red.", "Make the background black."]
+
+
 def _finetune_config(out: Path, model: Path, steps: int, seed: int) -> str:
     import yaml
 
@@ -86,7 +92,8 @@ def _finetune_config(out: Path, model: Path, steps: int, seed: int) -> str:
 FACE = "Arimo 700"  # the face of the shipped toy's words (train/recipes/toy.yaml)
 
 
-def recipe(out: Path, model: Path, n_words: int, n_scenes: int, eval_words: int, eval_scenes: int) -> Recipe:
+def recipe(out: Path, model: Path, n_words: int, n_scenes: int, eval_words: int, eval_scenes: int,
+           edit_pairs: int = 9) -> Recipe:
     ev = f"--words {eval_words} --nonwords {eval_words} --scenes {eval_scenes} --size {SIZE}"
     gen = f"--prompts-file {{out}}/config/prompts.txt --size {SIZE}"
     steps = [
@@ -113,15 +120,23 @@ def recipe(out: Path, model: Path, n_words: int, n_scenes: int, eval_words: int,
              what="OCR read-back and scenes score of the shipped toy."),
         Step("eval after", f"eval --model {{out}}/finetune/model {ev} -o {{out}}/eval/after.json",
              "{out}/eval/after.json", what="OCR read-back and scenes score of the fine-tuned model."),
+        Step("edit", "edit {out}/data/raw/words/words_000000.png --instructions-file {out}/config/edits.txt "
+                     "--model {edit_model} -o {out}/edit/cli", "{out}/edit/cli/grid.png",
+             what="Edited the first synthesised word with the shipped edit toy, one edit per instruction below."),
+        Step("eval edits", f"eval --edit --pairs {edit_pairs} --model {{edit_model}} -o {{out}}/edit/eval.json",
+             "{out}/edit/eval.json",
+             what="Scored the edit toy on held-out pairs (new words and colour combinations no training pair used)."),
     ]
     return Recipe(out=str(out), description="qimage demo", steps=steps)
 
 
 def run(out, model=None, seed: int = 0, steps: int = 60, n_words: int = 192, n_scenes: int = 64,
-        eval_words: int = 16, eval_scenes: int = 8) -> Path:
-    from qimage.model_dir import resolve_model
+        eval_words: int = 16, eval_scenes: int = 8, edit_model=None) -> Path:
+    from qimage.edit import check_edit_model
+    from qimage.model_dir import SHIPPED_EDIT_TOY, resolve_model
 
     model = resolve_model(model).resolve()
+    edit_model = check_edit_model(edit_model or SHIPPED_EDIT_TOY).resolve()
     out = Path(out).resolve()
     if out.exists() and not out.is_dir():
         raise UserError(f"-o {out} is a file, not a directory")
@@ -131,9 +146,10 @@ def run(out, model=None, seed: int = 0, steps: int = 60, n_words: int = 192, n_s
     (config / "data-recipe.yaml").write_text(DATA_RECIPE)
     (config / "finetune.yaml").write_text(_finetune_config(out, model, steps, seed))
     (config / "prompts.txt").write_text("\n".join(PROMPTS) + "\n")
+    (config / "edits.txt").write_text("\n".join(EDITS) + "\n")
     _plant(out / "data" / "raw")
     rec = recipe(out, model, n_words, n_scenes, eval_words, eval_scenes)
-    times = run_steps(rec, {"out": out, "model": model, "seed": seed}, label="demo")
+    times = run_steps(rec, {"out": out, "model": model, "seed": seed, "edit_model": edit_model}, label="demo")
     report = write_report(out, model, rec, times, time.perf_counter() - t0)
     print(f"demo finished in {(time.perf_counter() - t0) / 60:.1f} min; open {report}")
     return report
@@ -173,6 +189,14 @@ def write_report(out: Path, model: Path, rec: Recipe, times: dict, wall: float) 
                          ("scenes", "held-out scenes score (GenEval-style, shapes checked)"),
                          ("scenes_without_shapes", "held-out scenes: counts, colours and positions only")))
     prompts = "".join(f"<li><code>{esc(p)}</code></li>" for p in PROMPTS)
+    edits = "".join(f"<li><code>{esc(p)}</code></li>" for p in EDITS)
+    ep = out / "edit" / "eval.json"
+    es = json.loads(ep.read_text())["summary"] if ep.is_file() else {}
+    edit_rows = "".join(f"<tr><td>{esc(label)}</td><td>{es.get(k, float('nan')):.3f}</td></tr>" for k, label in (
+        ("word_exact", "new word read back exactly (held-out words)"),
+        ("color_right", "asked colour right (held-out combinations)"),
+        ("psnr_untouched", "PSNR of what the instruction does not touch (dB)"),
+        ("shift_px", "offset of colour-only edits against the input (px, phase correlation)")))
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>qimage demo</title>
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}}
@@ -197,6 +221,12 @@ img{{image-rendering:pixelated;border:1px solid #ddd;max-width:100%}}</style></h
 <h2>Evaluation</h2>
 <table><tr><th>metric</th><th>shipped toy</th><th>fine-tuned</th></tr>{metric_rows}</table>
 <p>Generated eval images: {_img(out / 'eval' / 'after.words.png', out, 'eval words after', 720)}</p>
+<h2>Editing: before and after</h2>
+<p>The input (first cell), then one edit per instruction:</p><ol>{edits}</ol>
+{_img(out / 'edit' / 'cli' / 'grid.png', out, 'edits', 640)}
+<p>Held-out pairs, one row each: source | target | edited by the edit toy.</p>
+{_img(out / 'edit' / 'eval.edits.png', out, 'held-out edits', 480)}
+<table><tr><th>edit metric</th><th>edit toy</th></tr>{edit_rows}</table>
 </body></html>
 """
     path = out / "report.html"

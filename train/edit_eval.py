@@ -111,3 +111,43 @@ def plot_edit_eval(rows: list[dict], png_path) -> None:
 
     series = {k: [(float(r["step"]), float(r[k])) for r in rows if r.get(k)] for k in ("word_exact", "color_right")}
     plot_curves(series, png_path, title="held-out edits (EMA weights)", y_range=(0.0, 1.0))
+
+
+def run(model=None, output="eval.json", pairs: int = 48, kinds=("words",), steps=None, cfg=None, seed: int = 0,
+        device="auto") -> dict:
+    """`qimage eval --edit`: a JSON report, a grid (source | target | edited per row) and a table."""
+    import json
+    from pathlib import Path
+
+    from qimage.commands import _quiet_libraries
+    from qimage.edit import EditPipeline, check_edit_model
+    from qimage.errors import UserError
+    from qimage.model_dir import SHIPPED_EDIT_TOY
+
+    if model is None:
+        if not (SHIPPED_EDIT_TOY / "model_index.json").is_file():
+            raise UserError("no shipped edit toy in this install; pass --model DIR (an edit model directory)")
+        model = SHIPPED_EDIT_TOY
+    root = check_edit_model(model)
+    _quiet_libraries()
+    pipe = EditPipeline.load(root, device=device)
+    pipe.check_steps(pipe.settings.steps if steps is None else steps)
+    size = (pipe.settings.width, pipe.settings.height)
+    items = heldout_pairs(list(kinds), pairs, seed, size)
+    summary, rows, edited = evaluate_edits(pipe, items, steps, cfg, seed)
+    by_type = {}
+    for r in rows:
+        by_type.setdefault(r["type"], []).append(r)
+    summary["by_type"] = {t: summarise(rs) for t, rs in sorted(by_type.items())}
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report = {"model": str(root), "size": list(size), "steps": steps or pipe.settings.steps,
+              "cfg": cfg or pipe.settings.cfg, "seed": seed, "kinds": list(kinds), "summary": summary, "pairs": rows}
+    out.write_text(json.dumps(report, indent=2, default=float) + "\n")
+    edit_grid(items, edited).save(out.with_suffix(".edits.png"))
+    print(f"{'edit type':<20} {'pairs':>5} {'word exact':>10} {'colour':>7} {'PSNR dB':>8} {'shift px':>8}")
+    for t, s in [*summary["by_type"].items(), ("all", summary)]:
+        print(f"{t:<20} {s['pairs']:>5} {s['word_exact']:>10.3f} {s['color_right']:>7.3f} "
+              f"{s['psnr_untouched']:>8.2f} {s['shift_px']:>8.3f}")
+    print(f"wrote {out} and {out.with_suffix('.edits.png')}")
+    return report

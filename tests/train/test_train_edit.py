@@ -1,0 +1,137 @@
+"""Edit training: the objective (target tokens only, the source at frame 1), initialisation from a text-to-image
+model, exact resume, and what a run writes (an edit model directory both qimage and diffusers load)."""
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from qimage.errors import UserError
+from qimage.train.checkpoint import STATE_FILE, load_state
+from qimage.train.config import from_dict
+from qimage.train.edit import EditConfig, EditTrainer, read_pairs, run
+
+
+@pytest.fixture(scope="module")
+def pairs_dir(tmp_path_factory):
+    from qimage.synth.runner import RunConfig, run as synth
+
+    root = tmp_path_factory.mktemp("pairs") / "words"
+    synth(RunConfig(kind="words", n=8, out=str(root), width=128, height=64, seed=3, edit_pairs=True), progress=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def edit_init(tmp_path_factory):
+    """A tiny edit model that edits 128x64 inputs at their own size (diffusers' megapixel rule is slow here)."""
+    import json
+
+    from qimage.model_dir import init_model_dir
+
+    d = init_model_dir(tmp_path_factory.mktemp("models") / "tiny-edit", "tiny-edit", seed=0)
+    (d / "qimage.json").write_text(json.dumps({"condition_area": 128 * 64}))
+    return d
+
+
+def _config(edit_init, t2i, pairs_dir, out, **over):
+    cfg = {"out": str(out), "seed": 0, "model": {"dir": str(edit_init), "transformer": str(t2i)},
+           "sources": {"words": {"path": str(pairs_dir)}}, "batch_size": 4, "caption_dropout": 0.3,
+           "optim": {"lr": 1e-3, "warmup_steps": 2}, "stages": [{"name": "e", "steps": 4, "buckets": ["128x64"]}],
+           "log": {"every": 1, "checkpoint_every": 100, "sample_every": 0, "eval_every": 0}}
+    cfg.update(over)
+    return from_dict(EditConfig, cfg)
+
+
+def test_pairs_are_read_with_instruction_and_target(pairs_dir):
+    from qimage.train.config import Source
+
+    recs = read_pairs(Source(path=str(pairs_dir)))
+    assert len(recs) == 8 and all(r.target is not None and r.target.path.endswith(f"edits/{r.key}.png") for r in recs)
+    assert all(r.caption.startswith(("Change the text to", "Make the text", "Make the background")) for r in recs)
+
+
+def test_starts_from_the_text_to_image_transformer(tmp_path, edit_init, tiny_model_dir, pairs_dir):
+    from qimage.model_dir import load_components
+
+    trainer = EditTrainer(_config(edit_init, tiny_model_dir, pairs_dir, tmp_path / "r"), tmp_path / "r",
+                          _world(), torch.device("cpu"), progress=False)
+    t2i = load_components(tiny_model_dir)["transformer"].state_dict()
+    for name, t in trainer.model.state_dict().items():
+        assert torch.equal(t, t2i[name]), name
+
+
+def test_loss_reads_only_the_target_tokens(tmp_path, edit_init, tiny_model_dir, pairs_dir, monkeypatch):
+    trainer = EditTrainer(_config(edit_init, tiny_model_dir, pairs_dir, tmp_path / "r"), tmp_path / "r",
+                          _world(), torch.device("cpu"), progress=False)
+    seen = {}
+    forward = trainer.ddp.forward
+
+    def spy(hidden, embeds, mask, s, shapes, **kw):
+        out = forward(hidden, embeds, mask, s, shapes, **kw)[0].clone()
+        n = shapes[0][0][1] * shapes[0][0][2]
+        seen.update(n=n, total=hidden.shape[1], shapes=shapes[0])
+        out[:, n:] = float("nan")  # condition tokens' outputs: a loss that read them would be NaN
+        return (out,)
+
+    monkeypatch.setattr(trainer.ddp, "forward", spy)
+    recs = trainer.records["words"]
+    keyed = [(("words", i), recs[i]) for i in range(2)]
+    g = torch.Generator().manual_seed(0)
+    loss = trainer.batch_loss(keyed, (128, 64), [False, True], torch.tensor([0.5, 0.9]),
+                              torch.randn(2, 4, 8, 16, generator=g), torch.randn(2, 4, 8, 16, generator=g))
+    assert torch.isfinite(loss) and loss.item() > 0
+    assert seen["shapes"] == [(1, 4, 8), (1, 4, 8)] and seen["total"] == 2 * seen["n"] == 64  # target, then source
+
+
+def test_resumed_run_matches_uninterrupted(tmp_path, edit_init, tiny_model_dir, pairs_dir):
+    run(_config(edit_init, tiny_model_dir, pairs_dir, tmp_path / "a"), progress=False)
+    cfg = _config(edit_init, tiny_model_dir, pairs_dir, tmp_path / "b")
+    assert run(cfg, stop_at=2, progress=False)["stopped"]
+    assert run(cfg, resume=True, progress=False)["step"] == 4
+    sa, sb = load_state(tmp_path / "a" / STATE_FILE), load_state(tmp_path / "b" / STATE_FILE)
+    for key in ("model", "ema"):
+        for name, t in sa[key].items():
+            assert torch.equal(t, sb[key][name]), (key, name)
+    with open(tmp_path / "a" / "log.csv") as fa, open(tmp_path / "b" / "log.csv") as fb:
+        assert list(csv.DictReader(fa))[-1]["loss"] == list(csv.DictReader(fb))[-1]["loss"]
+
+
+def test_run_writes_an_edit_model_and_pair_grids(tmp_path, edit_init, tiny_model_dir, pairs_dir):
+    import diffusers
+    from PIL import Image
+
+    from qimage.edit import EditPipeline
+    from qimage.processor import load_processor
+
+    cfg = _config(edit_init, tiny_model_dir, pairs_dir, tmp_path / "r",
+                  log={"every": 1, "checkpoint_every": 100, "sample_every": 4, "sample_steps": 2, "sample_pairs": 2,
+                       "eval_every": 4, "eval_pairs": 3})
+    run(cfg, progress=False)
+    out = tmp_path / "r"
+    grid = Image.open(out / "samples" / "step-000004.png")
+    assert grid.size[0] > 3 * 128 and grid.size[1] > 2 * 64  # 3 columns (source | target | edited) x 2 pairs
+    with open(out / "eval.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["step"] for r in rows] == ["4"] and set(rows[0]) == set(EditTrainer.EVAL_FIELDS)
+    assert EditPipeline.load(out / "model", device="cpu").settings.condition_area == 128 * 64  # kept from dir
+    (out / "model" / "qimage.json").unlink()  # diffusers' rule, for the comparison below
+    pipe = EditPipeline.load(out / "model", device="cpu")
+    src = Image.open(pairs_dir / "words_000000.png")
+    ours = pipe(src, "Make the text red.", steps=2, cfg=1.0, seeds=1, width=64, height=64)[0]
+    ref = diffusers.QwenImageEditPipeline.from_pretrained(out / "model", processor=load_processor(out / "model" / "processor"))
+    ref.set_progress_bar_config(disable=True)
+    theirs = ref(src, "Make the text red.", num_inference_steps=2, width=64, height=64,
+                 generator=torch.Generator().manual_seed(1)).images[0]
+    assert np.abs(np.asarray(ours, float) - np.asarray(theirs, float)).mean() <= 0.05  # measured ~1e-5
+
+
+def test_a_text_to_image_model_is_refused(tmp_path, tiny_model_dir, pairs_dir):
+    with pytest.raises(UserError, match="is not an edit model"):
+        EditTrainer(_config(tiny_model_dir, tiny_model_dir, pairs_dir, tmp_path / "r"), tmp_path / "r", _world(),
+                    torch.device("cpu"), progress=False)
+
+
+def _world():
+    from qimage.train.distributed import World
+
+    return World(rank=0, size=1, local_rank=0)
