@@ -43,7 +43,8 @@ class Record:
     data: bytes = b""  # encoded image (parquet source)
     meta: dict = field(default_factory=dict)
     pixels: "np.ndarray | None" = None  # already decoded and fitted to its bucket (the Ray Data path)
-    target: "Record | None" = None  # an edit pair's target image (this record is its source; caption = instruction)
+    target: "Record | None" = None  # an edit pair's target image (this record is its source)
+    instruction: str = ""  # an edit pair's instruction
 
     def load(self):
         from PIL import Image
@@ -92,8 +93,14 @@ def _read_parquet(files: list[Path]) -> list[Record]:
         for i in range(table.num_rows):
             key = rows["id"][i] if "id" in cols else f"{f.name}:{i}"
             meta = json.loads(rows["meta"][i]) if "meta" in cols and rows["meta"][i] else {}
-            records.append(Record(str(key), (rows["caption"][i] or "").strip(), int(rows["width"][i]), int(rows["height"][i]),
-                                  data=rows["image"][i], meta=meta))
+            rec = Record(str(key), (rows["caption"][i] or "").strip(), int(rows["width"][i]), int(rows["height"][i]),
+                         data=rows["image"][i], meta=meta)
+            if "target_image" in cols and rows["target_image"][i] is not None:  # an edit pair (docs/contracts.md)
+                tmeta = json.loads(rows["target_meta"][i] or "{}") if "target_meta" in cols else {}
+                rec.target = Record(f"{key}/target", (rows.get("target_caption", [""] * (i + 1))[i] or "").strip(),
+                                    rec.width, rec.height, data=rows["target_image"][i], meta=tmeta)
+                rec.instruction = (rows["instruction"][i] or "").strip()
+            records.append(rec)
     return sorted(records, key=lambda r: r.key)
 
 

@@ -54,6 +54,8 @@ def read_pairs(src, name: str = "") -> list[Record]:
         records = _folder_pairs(root)
     else:
         records = [r for r in read_source(src, name) if r.target is not None]
+        for r in records:
+            r.caption = r.instruction
     if src.limit:
         records = records[: src.limit]
     if not records:
@@ -84,7 +86,8 @@ def _folder_pairs(root: Path) -> list[Record]:
         tmeta_file = target.with_suffix(".json")
         tmeta = json.loads(tmeta_file.read_text(encoding="utf-8")) if tmeta_file.is_file() else {}
         records.append(Record(source.stem, edit["instruction"], w, h, path=str(source), meta=meta,
-                              target=Record(source.stem + "/target", "", w, h, path=str(target), meta=tmeta)))
+                              target=Record(source.stem + "/target", "", w, h, path=str(target), meta=tmeta),
+                              instruction=edit["instruction"]))
     return records
 
 

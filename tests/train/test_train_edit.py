@@ -135,3 +135,34 @@ def _world():
     from qimage.train.distributed import World
 
     return World(rank=0, size=1, local_rank=0)
+
+
+def test_cleaned_pair_shards_are_read_like_folders(tmp_path, pairs_dir):
+    """`qimage data run` output: pair rows carry target_image and instruction; plain rows are not pairs."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from qimage.train.config import Source
+
+    folder = {r.key: r for r in read_pairs(Source(path=str(pairs_dir)))}
+    cols = {k: [] for k in ("id", "path", "image", "width", "height", "caption", "meta", "target_image",
+                            "target_caption", "target_meta", "instruction", "edit")}
+    for i, (key, r) in enumerate(sorted(folder.items())):
+        plain = i == 0
+        vals = dict(id=key, path=r.path, image=open(r.path, "rb").read(), width=r.width, height=r.height,
+                    caption="a caption", meta=json.dumps(r.meta), target_image=None if plain else open(r.target.path, "rb").read(),
+                    target_caption=None if plain else "target caption", target_meta=None if plain else "{}",
+                    instruction=None if plain else r.instruction, edit=None if plain else "{}")
+        for k, v in vals.items():
+            cols[k].append(v)
+    (tmp_path / "kept").mkdir()
+    pq.write_table(pa.table(cols), tmp_path / "kept" / "part-0.parquet")
+    shards = read_pairs(Source(path=str(tmp_path)))
+    assert len(shards) == len(folder) - 1
+    for r in shards:
+        f = folder[r.key]
+        assert r.caption == r.instruction == f.instruction  # the instruction is what the VL encoder reads
+        assert np.array_equal(np.asarray(r.target.load()), np.asarray(f.target.load()))
+        assert np.array_equal(np.asarray(r.load()), np.asarray(f.load()))
