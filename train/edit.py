@@ -127,6 +127,7 @@ class EditEncoders(FrozenEncoders):
 
 
 class EditTrainer(Trainer):
+    NAME = "edit"
     EVAL_FIELDS = ["step", "word_exact", "color_right", "psnr_untouched"]
 
     def __init__(self, cfg: EditConfig, out: Path, world, device, progress: bool = True):

@@ -126,6 +126,7 @@ class Trainer:
             for r in recs:
                 r.caption = caption_text(r.caption, cfg.sources[name].caption)
 
+    NAME = "pretrain"  # the progress bar's label
     EVAL_FIELDS = EVAL_FIELDS
 
     def read_records(self, cfg) -> dict:
@@ -282,7 +283,7 @@ class Trainer:
         log = CsvLog(self.out / "log.csv", LOG_FIELDS, resume_step=self.step) if world.main else None
         if world.main and cfg.log.eval_every:
             self.eval_log = CsvLog(self.out / "eval.csv", self.EVAL_FIELDS, resume_step=self.step)
-        bar = tqdm(total=self.total, initial=self.step, desc="pretrain", unit="step",
+        bar = tqdm(total=self.total, initial=self.step, desc=self.NAME, unit="step",
                    disable=not (self.progress and world.main), dynamic_ncols=True)
         t_start = time.perf_counter()
         window, win_samples, win_t = [], 0, time.perf_counter()
