@@ -8,7 +8,8 @@ R = pixels where target != source (exact: pairs are pixel-aligned), dilated by 2
     color_right     every other edit: the edited image's mean colour over R is nearest (among the palette) to the
                     colour the target has there (the asked text, background or shape colour)
     psnr_untouched  PSNR of the edited image against the source outside R, in dB (what must not move)
-    shift_px        colour-only edits: the sub-pixel offset between edited and source by phase correlation
+    shift_px        colour-only edits: the sub-pixel offset of the edited image against the target (whose edges
+                    are the source's) by phase correlation
 
 The eval keeps the full OCR pipeline (detection, classification, recognition), as ``qimage eval`` does.
 """
@@ -77,14 +78,18 @@ def score_pair(edited, pair: dict) -> dict:
     row = {"instruction": pair["instruction"], "type": kind,
            "psnr_untouched": psnr(out[~region], src[~region]) if (~region).any() else float("nan")}
     if kind == "replace_text":
-        read = read_text(edited)
-        row.update(read=read, word_exact=float(read == str(pair["meta"]["new"]).upper().replace(" ", "")))
+        from qimage.synth.readback import normalize
+
+        read, new = read_text(edited), normalize(str(pair["meta"]["new"]))  # both as qimage eval compares words
+        row.update(read=read, word_exact=float(read == new))
     elif region.any():
         exact = changed_region(pair["source"], pair["target"], grow=0)
         asked, got = nearest_color(tgt[exact].mean(0)), nearest_color(out[exact].mean(0))
         row.update(asked=asked, got=got, color_right=float(asked == got))
         if kind in COLOR_EDITS:
-            row["shift_px"] = offset_px(edited, pair["source"])
+            # against the target: its edges are the source's (pixel-aligned pairs), its colours the asked ones, so
+            # the offset measures where the edit put the edges, not how the colours changed the grey levels
+            row["shift_px"] = offset_px(edited, pair["target"])
     return row
 
 

@@ -1,0 +1,62 @@
+"""The edit toy shipped inside the package (qimage/toy-edit, docs/edit.md): small, loadable by qimage and diffusers,
+started from the text-to-image toy, and aligned: a colour-only edit leaves every edge where it was."""
+import json
+
+import numpy as np
+import torch
+
+from qimage.model_dir import SHIPPED_EDIT_TOY, SHIPPED_TOY
+
+
+def test_both_toys_are_small_safetensors_edit_and_text_to_image_directories():
+    from qimage.edit import check_edit_model
+
+    check_edit_model(SHIPPED_EDIT_TOY)
+    files = [p for d in (SHIPPED_TOY, SHIPPED_EDIT_TOY) for p in d.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) <= 40 * 2**20  # the issue's budget for both toys
+    assert not [p for p in files if p.suffix in (".bin", ".pt", ".pth", ".ckpt")]
+    settings = json.loads((SHIPPED_EDIT_TOY / "qimage.json").read_text())
+    assert settings["condition_area"] == 128 * 64 and (settings["width"], settings["height"]) == (128, 64)
+
+
+def test_shares_the_text_to_image_toys_vae_and_token_embeddings():
+    from qimage.model_dir import load_components
+
+    t2i, edit = load_components(SHIPPED_TOY), load_components(SHIPPED_EDIT_TOY)
+    for name, t in t2i["vae"].state_dict().items():
+        assert torch.equal(t, edit["vae"].state_dict()[name]), name
+    a = t2i["text_encoder"].model.language_model.embed_tokens.weight
+    b = edit["text_encoder"].model.language_model.embed_tokens.weight
+    assert b.shape[0] > a.shape[0] and torch.equal(a, b[: a.shape[0]])  # old tokens keep their ids and features
+    assert len(edit["tokenizer"]) == b.shape[0]
+
+
+def test_diffusers_loads_it_and_reads_the_instruction_identically():
+    """diffusers ignores qimage.json and would resize the 128x64 input to a megapixel (16k condition tokens, too slow
+    for a test on this toy); pipeline equality at diffusers' rule is tested on tiny-edit (tests/core/test_edit.py).
+    Here: diffusers loads the shipped directory and its encode_prompt equals qimage's on the toy's own input."""
+    from diffusers import QwenImageEditPipeline
+
+    from qimage.edit import EditPipeline
+    from qimage.processor import load_processor
+    from qimage.synth.words import eval_edit_pairs
+    from qimage.text_encoder import encode_edit_prompts
+
+    pair = eval_edit_pairs(1, 0, faces="Arimo 700")[0]
+    ours = EditPipeline.load(SHIPPED_EDIT_TOY)
+    ref = QwenImageEditPipeline.from_pretrained(SHIPPED_EDIT_TOY,
+                                                processor=load_processor(SHIPPED_EDIT_TOY / "processor"))
+    a, _ = encode_edit_prompts(ours.text_encoder, ours.processor, [pair["instruction"]], [pair["source"]], "cpu")
+    b, _ = ref.encode_prompt(pair["instruction"], image=pair["source"], device="cpu")
+    assert a.shape == b.shape and torch.equal(a, b)
+
+
+def test_colour_edits_stay_aligned_with_the_input():
+    from qimage.edit import EditPipeline
+    from qimage.synth.words import eval_edit_pairs
+    from qimage.train.edit_eval import offset_px
+
+    pipe = EditPipeline.load(SHIPPED_EDIT_TOY)
+    pairs = [p for p in eval_edit_pairs(6, 0, faces="Arimo 700") if p["meta"]["type"] != "replace_text"][:3]
+    shifts = [offset_px(pipe(p["source"], p["instruction"], seeds=k)[0], p["target"]) for k, p in enumerate(pairs)]
+    assert len(shifts) == 3 and max(shifts) < 0.5, shifts  # the issue's bound; measured in docs/edit.md
