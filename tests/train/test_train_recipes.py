@@ -22,7 +22,10 @@ def test_stage_config_loads(path):
         check_post(cfg)
         assert cfg.steps > 0
         return
-    cfg = load(VaeConfig if "vae" in path.name else PretrainConfig, path)
+    from qimage.train.edit import EditConfig
+
+    cls = VaeConfig if "vae" in path.name else EditConfig if "-edit-" in path.name else PretrainConfig
+    cfg = load(cls, path)
     assert cfg.sources
 
 
@@ -41,5 +44,5 @@ def test_step_list_names_existing_configs_and_commands(path):
 
 def test_recipes_exist():
     assert {p.name for p in CONFIGS} >= {"toy-vae.yaml", "toy-vae-decoder.yaml", "toy-pretrain.yaml"}
-    assert [p.name for p in STEP_LISTS] == ["toy-dpo.yaml", "toy-grpo.yaml", "toy.yaml"]
+    assert [p.name for p in STEP_LISTS] == ["toy-dpo.yaml", "toy-edit.yaml", "toy-grpo.yaml", "toy.yaml"]
     assert recipe_mod.find("toy") == recipe_mod.RECIPES / "toy.yaml"
