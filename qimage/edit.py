@@ -15,7 +15,6 @@ True CFG reads the negative prompt with the same images, as diffusers does.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -34,10 +33,18 @@ EDIT_CLASSES = ("QwenImageEditPipeline", "QwenImageEditPlusPipeline")
 
 
 def calculate_dimensions(area: int, ratio: float) -> tuple[int, int]:
-    """(width, height) of about ``area`` pixels at aspect ``ratio`` = w / h, each rounded to a multiple of 32."""
-    width = math.sqrt(area * ratio)
-    height = width / ratio
-    return round(width / 32) * 32, round(height / 32) * 32
+    """(width, height) of about ``area`` pixels at aspect ``ratio`` = w / h, each rounded to a multiple of 32:
+    diffusers' own rule (its Edit-Plus module's function), so the sizes cannot drift from the reference."""
+    from diffusers.pipelines.qwenimage.pipeline_qwenimage_edit_plus import calculate_dimensions as reference
+
+    return tuple(reference(area, ratio))
+
+
+def resize_to_area(image, area: int):
+    """The image at ``calculate_dimensions(area, its aspect)``, Lanczos as diffusers' image processor resizes."""
+    from PIL import Image
+
+    return image.resize(calculate_dimensions(area, image.width / image.height), Image.LANCZOS)
 
 
 @dataclass
@@ -77,18 +84,12 @@ class EditPipeline(Pipeline):
 
     def inputs(self, images: Sequence, width: int | None = None, height: int | None = None) -> EditInputs:
         """Resizes the inputs as diffusers' Edit (one image) or Edit-Plus (several, or a Plus model) does."""
-        from PIL import Image
-
         s = self.settings
         images = [im.convert("RGB") for im in images]
         plus = self.plus or len(images) > 1
         vl_area = s.vl_area or (PLUS_VL_AREA if plus else s.condition_area)
-        vl, vae = [], []
-        for im in images:
-            ratio = im.width / im.height
-            vae_size = calculate_dimensions(s.condition_area, ratio)
-            vae.append(im.resize(vae_size, Image.LANCZOS))
-            vl.append(im.resize(calculate_dimensions(vl_area, ratio), Image.LANCZOS) if plus else vae[-1])
+        vae = [resize_to_area(im, s.condition_area) for im in images]
+        vl = [resize_to_area(im, vl_area) for im in images] if plus else vae
         m = 2 * self.vae_scale  # whole 2x2 patches of latents, as diffusers floors the output size
         width = (width or vae[-1].width) // m * m
         height = (height or vae[-1].height) // m * m

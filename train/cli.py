@@ -11,22 +11,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser("train", help="train the VAE or pretrain the MMDiT from a YAML config")
     tsub = t.add_subparsers(dest="train_command", metavar="WHAT")
 
-    p = tsub.add_parser("pretrain", help="flow-matching pretraining of the transformer (torchrun for several processes)")
-    p.add_argument("--config", required=True, help="YAML config (see docs/train.md and train/recipes/)")
-    p.add_argument("--out", help="run directory (default: the config's `out`)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--stop-at", type=int, help="checkpoint and stop after this global step (resume later)")
-    p.add_argument("--max-minutes", type=float, help="checkpoint and stop after this much training time")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_pretrain)
-    p = tsub.add_parser("edit", help="edit training: flow matching on targets with the source as condition (docs/edit.md)")
-    p.add_argument("--config", required=True, help="YAML config (see docs/edit.md and train/recipes/toy_edit.yaml)")
-    p.add_argument("--out", help="run directory (default: the config's `out`)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--stop-at", type=int, help="checkpoint and stop after this global step (resume later)")
-    p.add_argument("--max-minutes", type=float, help="checkpoint and stop after this much training time")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_edit)
+    for name, what, config, func in (
+            ("pretrain", "flow-matching pretraining of the transformer (torchrun for several processes)",
+             "docs/train.md and train/recipes/", cmd_pretrain),
+            ("edit", "edit training: flow matching on targets with the source as condition (docs/edit.md)",
+             "docs/edit.md and train/recipes/toy-edit-train.yaml", cmd_edit)):
+        p = tsub.add_parser(name, help=what)
+        p.add_argument("--config", required=True, help=f"YAML config (see {config})")
+        p.add_argument("--out", help="run directory (default: the config's `out`)")
+        p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+        p.add_argument("--stop-at", type=int, help="checkpoint and stop after this global step (resume later)")
+        p.add_argument("--max-minutes", type=float, help="checkpoint and stop after this much training time")
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+        p.set_defaults(func=func)
 
     for name, what, func in (("grpo", "Flow-GRPO post-training on SDE rollouts with a reward (docs/posttrain.md)", cmd_grpo),
                              ("dpo", "flow-DPO on offline or online preference pairs (docs/posttrain.md)", cmd_dpo)):

@@ -106,7 +106,7 @@ class EditEncoders(FrozenEncoders):
     def edit_prompts(self, keyed, instructions: list[str], bucket):
         from torch.nn.utils.rnn import pad_sequence
 
-        from qimage.edit import calculate_dimensions
+        from qimage.edit import resize_to_area
         from qimage.text_encoder import encode_edit_prompts
 
         from .buckets import fit
@@ -115,8 +115,7 @@ class EditEncoders(FrozenEncoders):
         for (k, r), text in zip(keyed, instructions):
             e = self._edit_prompts.get((k, text))
             if e is None:
-                src = fit(r.load(), bucket)
-                vl = src.resize(calculate_dimensions(self.condition_area, src.width / src.height))
+                vl = resize_to_area(fit(r.load(), bucket), self.condition_area)  # what EditPipeline.inputs gives
                 e = encode_edit_prompts(self.text_encoder, self.processor, [text], [vl], self.device)[0][0].float()
                 if self.cache:
                     self._edit_prompts[(k, text)] = e

@@ -63,7 +63,6 @@ def test_resize_rule_matches_diffusers(pipe):
     from diffusers.pipelines.qwenimage.pipeline_qwenimage_edit import calculate_dimensions as ref_dims
 
     for w, h in [(90, 60), (1000, 1000), (333, 1777), (1920, 1080), (64, 64)]:
-        assert calculate_dimensions(1024 * 1024, w / h) == ref_dims(1024 * 1024, w / h)[:2]
         inputs = pipe.inputs([Image.new("RGB", (w, h))])
         cw, ch = ref_dims(1024 * 1024, w / h)[:2]
         assert inputs.vae_images[0].size == (cw, ch) and (inputs.width, inputs.height) == (cw // 16 * 16, ch // 16 * 16)
