@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 
+from qimage.synth.colors import PALETTE
 from qimage.text_encoder import EDIT_DROP, EDIT_TEMPLATE, PROMPT_TEMPLATE, TEMPLATE_DROP
 
 SPECIAL_TOKENS = (
@@ -41,12 +42,9 @@ SPECIAL_TOKENS = (
 )
 
 
-# The colour names of the synthesisers' palette (qimage.synth.colors; a test keeps the two lists equal).
-COLOR_NAMES = (
-    "white", "off-white", "light gray", "gray", "dark gray", "black", "red", "dark red", "pink", "orange", "yellow",
-    "cream", "beige", "brown", "green", "dark green", "light green", "teal", "light blue", "blue", "navy blue",
-    "purple", "lavender",
-)
+# The colour names of the synthesisers' palette, one source of truth: every colour a caption can name is one token.
+# Shipped models carry their own tokenizer files, so a colour added to the palette changes only tokenizers built later.
+COLOR_NAMES = tuple(c.name for c in PALETTE)
 CAPTION_WORDS = ("On", " displaying", ' "', '".')
 # The scenes captions' words (qimage.synth.scenes; a test checks every scenes caption is made of them). Counts are
 # capitalised too: a caption may start with one ("Two yellow hexagons on a cream background.").
