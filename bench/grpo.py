@@ -33,14 +33,14 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     args = ap.parse_args()
 
-    from qimage.commands import _quiet_libraries
+    from qimage.quiet import quiet_libraries
     from qimage.device import autocast, pick_device
     from qimage.train import grpo, rewards
     from qimage.train.config import GrpoConfig, check_post, from_dict
     from qimage.train.distributed import World
     from qimage.train.prompts import PromptPool
 
-    _quiet_libraries()
+    quiet_libraries()
     device = pick_device(args.device)
     n = args.images
     cfg = from_dict(GrpoConfig, {"out": "/tmp/qimage-bench-grpo", "device": str(device), "prompts": {"letters": 1.0},

@@ -35,7 +35,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=64, help="synthesised training images")
     args = ap.parse_args()
 
-    from qimage.commands import _quiet_libraries
+    from qimage.quiet import quiet_libraries
     from qimage.model_dir import init_model_dir
     from qimage.synth.runner import RunConfig, run as synth_run
     from qimage.train.config import PretrainConfig, from_dict
@@ -43,7 +43,7 @@ def main() -> None:
     from qimage.train.distributed import World
     from qimage.train.pretrain import Trainer
 
-    _quiet_libraries()
+    quiet_libraries()
     w, h = (int(v) for v in args.size.split("x"))
     tmp = Path(tempfile.mkdtemp(prefix="qimage-bench-train-"))
     init_model_dir(tmp / "toy", "toy", seed=0)

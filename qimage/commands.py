@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from qimage.errors import UserError
+from qimage.quiet import quiet_libraries
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,19 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.set_defaults(func=cmd_edit)
 
 
-def _quiet_libraries():
-    # Library progress bars (weights loading) would drown qimage's own; errors still surface.
-    import diffusers
-    import transformers
-
-    diffusers.utils.logging.disable_progress_bar()
-    diffusers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
-
-
 def cmd_init(args) -> int:
-    _quiet_libraries()
+    quiet_libraries()
     from qimage.model_dir import init_model_dir
     from qimage.pipeline import SETTINGS_FILE
     from qimage.presets import PRESETS
@@ -109,7 +99,7 @@ def cmd_generate(args) -> int:
     if args.prompt is not None and out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
         raise UserError(f"-o {out} should be an image file name such as out.png")
 
-    _quiet_libraries()
+    quiet_libraries()
     from tqdm.auto import tqdm
 
     from qimage.model_dir import resolve_model
@@ -189,7 +179,7 @@ def cmd_edit(args) -> int:
             raise UserError("no shipped edit toy in this install; pass --model DIR (an edit model directory)")
         model = SHIPPED_EDIT_TOY
 
-    _quiet_libraries()
+    quiet_libraries()
     from tqdm.auto import tqdm
 
     from qimage.edit import EditPipeline, check_edit_model

@@ -5,8 +5,8 @@ import pytest
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
     """A complete `qimage init --preset tiny` directory, written once per session."""
-    from qimage.commands import _quiet_libraries
+    from qimage.quiet import quiet_libraries
     from qimage.model_dir import init_model_dir
 
-    _quiet_libraries()
+    quiet_libraries()
     return init_model_dir(tmp_path_factory.mktemp("models") / "tiny", "tiny", seed=0)

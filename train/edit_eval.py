@@ -128,7 +128,7 @@ def run(model=None, output="eval.json", pairs: int = 48, kinds=("words",), steps
     import json
     from pathlib import Path
 
-    from qimage.commands import _quiet_libraries
+    from qimage.quiet import quiet_libraries
     from qimage.edit import EditPipeline, check_edit_model
     from qimage.errors import UserError
     from qimage.model_dir import SHIPPED_EDIT_TOY
@@ -138,7 +138,7 @@ def run(model=None, output="eval.json", pairs: int = 48, kinds=("words",), steps
             raise UserError("no shipped edit toy in this install; pass --model DIR (an edit model directory)")
         model = SHIPPED_EDIT_TOY
     root = check_edit_model(model)
-    _quiet_libraries()
+    quiet_libraries()
     pipe = EditPipeline.load(root, device=device)
     pipe.check_steps(pipe.settings.steps if steps is None else steps)
     size = (pipe.settings.width, pipe.settings.height)

@@ -341,13 +341,14 @@ def evaluate(pipe, size: tuple[int, int], words: int = 48, scenes: int = 32, ste
 
 def run(model=None, output="eval.json", words: int = 48, scenes: int = 48, size=None, steps=None, cfg=None,
         seed: int = 0, device="auto", batch: int = 8, nonwords: int = 48, against=None) -> dict:
-    from qimage.commands import _quiet_libraries, parse_size
+    from qimage.commands import parse_size
+    from qimage.quiet import quiet_libraries
     from qimage.grid import image_grid
     from qimage.model_dir import resolve_model
     from qimage.pipeline import Pipeline
 
     model = resolve_model(model)
-    _quiet_libraries()
+    quiet_libraries()
     pipe = Pipeline.load(model, device=device)
     W, H = parse_size(size) if size else (pipe.settings.width, pipe.settings.height)
     pipe.check_size(W, H)

@@ -27,16 +27,16 @@ class PostTrainer:
     CURVES_TITLE = ""
 
     def __init__(self, cfg, out: Path, world, device, progress: bool = True):
-        from qimage.commands import _quiet_libraries
+        from qimage.quiet import quiet_libraries
         from qimage.model_dir import resolve_model
         from qimage.pipeline import Pipeline, Settings
 
         from .policy import Policy
-        from .pretrain import lr_factor
+        from .pretrain import lr_schedule
         from .prompts import PromptPool
         from .rewards import resolve
 
-        _quiet_libraries()
+        quiet_libraries()
         self.cfg, self.out, self.world, self.device, self.progress = cfg, out, world, device, progress
         self.model_dir = resolve_model(cfg.model.dir or None)
         self.reward_fn = resolve(cfg.reward, cfg.reward_weights)
@@ -48,7 +48,7 @@ class PostTrainer:
         o = cfg.optim
         self.opt = torch.optim.AdamW(self.policy.trainable(), lr=o.lr, betas=tuple(o.betas), eps=o.eps,
                                      weight_decay=o.weight_decay)
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lr_factor(cfg, self.optimiser_steps()))
+        self.sched = lr_schedule(self.opt, cfg.optim, self.optimiser_steps())
         self.step = 0
 
     def optimiser_steps(self) -> int:

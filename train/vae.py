@@ -35,7 +35,7 @@ from .config import VaeConfig, parse_size
 from .data import read_source
 from .log import CsvLog, plot_curve
 from .vae2d import planar
-from .pretrain import lr_factor
+from .pretrain import lr_schedule
 
 ENCODER_PARTS = ("encoder", "quant_conv")
 
@@ -170,12 +170,12 @@ def _train(vae, cfg, params, opt, sched, train, holdout, names, stats_set, size,
 def run(cfg: VaeConfig, out=None, decoder_only: bool = False, progress: bool = True) -> dict:
     from diffusers import AutoencoderKLQwenImage
 
-    from qimage.commands import _quiet_libraries
+    from qimage.quiet import quiet_libraries
     from qimage.device import pick_device
     from qimage.grid import image_grid
     from qimage.model_dir import load_components, write_model_dir
 
-    _quiet_libraries()
+    quiet_libraries()
     size = parse_size(cfg.size, "size")
     device = pick_device(cfg.device)
     root = Path(out or cfg.out)
@@ -211,7 +211,7 @@ def run(cfg: VaeConfig, out=None, decoder_only: bool = False, progress: bool = T
     o = cfg.optim
     opt = torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay,
                             fused=True if o.fused else None)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor(cfg, cfg.steps))
+    sched = lr_schedule(opt, cfg.optim, cfg.steps)
 
     root.mkdir(parents=True, exist_ok=True)
     with planar(vae):  # single images: the causal 3-D convolutions as 2-D ones (same function, faster)

@@ -16,10 +16,10 @@ INSTRUCTION = 'Change the text to "QWEN".'
 
 @pytest.fixture(scope="module")
 def edit_dir(tmp_path_factory):
-    from qimage.commands import _quiet_libraries
+    from qimage.quiet import quiet_libraries
     from qimage.model_dir import init_model_dir
 
-    _quiet_libraries()
+    quiet_libraries()
     return init_model_dir(tmp_path_factory.mktemp("models") / "tiny-edit", "tiny-edit", seed=0)  # no qimage.json
 
 
