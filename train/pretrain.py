@@ -14,7 +14,6 @@ function of t, so a resumed run continues bit for bit and DDP processes agree on
 """
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
@@ -56,18 +55,15 @@ def step_generator(seed: int, step: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, step]).generate_state(1)[0]))
 
 
-def lr_factor(cfg: PretrainConfig, total: int):
-    o = cfg.optim
+def lr_schedule(opt: torch.optim.Optimizer, o, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warmup from 0 over ``o.warmup_steps``, then constant, or cosine down to ``o.min_lr_ratio`` of the LR at
+    step ``total`` (transformers' schedules; a LambdaLR, so its state goes into checkpoints)."""
+    from transformers import get_constant_schedule_with_warmup, get_cosine_with_min_lr_schedule_with_warmup
 
-    def f(step: int) -> float:
-        if step < o.warmup_steps:
-            return (step + 1) / o.warmup_steps
-        if o.schedule == "cosine":
-            p = (step - o.warmup_steps) / max(1, total - o.warmup_steps)
-            return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, p)))
-        return 1.0
-
-    return f
+    if o.schedule == "cosine":
+        return get_cosine_with_min_lr_schedule_with_warmup(opt, o.warmup_steps, total,
+                                                           min_lr_rate=o.min_lr_ratio)
+    return get_constant_schedule_with_warmup(opt, o.warmup_steps)
 
 
 def stage_buckets(stage, multiple: int) -> list[tuple[int, int]]:
@@ -82,10 +78,10 @@ def stage_buckets(stage, multiple: int) -> list[tuple[int, int]]:
 
 class Trainer:
     def __init__(self, cfg: PretrainConfig, out: Path, world, device, progress: bool = True):
-        from qimage.commands import _quiet_libraries
+        from qimage.quiet import quiet_libraries
         from qimage.model_dir import load_components
 
-        _quiet_libraries()
+        quiet_libraries()
         self.cfg, self.out, self.world, self.device, self.progress = cfg, out, world, device, progress
         self.records = self.read_records(cfg)
         comps = load_components(cfg.model.dir, device=device, dtype=torch.float32)
@@ -116,7 +112,7 @@ class Trainer:
         self.opt = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=tuple(o.betas), eps=o.eps,
                                      weight_decay=o.weight_decay, fused=True if o.fused else None)
         self.total = sum(s.steps for s in cfg.stages)
-        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lr_factor(cfg, self.total))
+        self.sched = lr_schedule(self.opt, o, self.total)
         self.encoders = FrozenEncoders(comps["vae"], comps["text_encoder"], comps["tokenizer"], device, cfg.cache)
         self.vae_scale = vae_ops.scale_factor(comps["vae"])
         self.multiple = max(16, 2 * self.vae_scale)
@@ -277,80 +273,133 @@ class Trainer:
 
     # --- the loop ----------------------------------------------------------------------------------------------
     def fit(self, stop_at: int | None = None, max_minutes: float | None = None) -> dict:
-        from tqdm.auto import tqdm
-
-        cfg, world = self.cfg, self.world
-        log = CsvLog(self.out / "log.csv", LOG_FIELDS, resume_step=self.step) if world.main else None
-        if world.main and cfg.log.eval_every:
-            self.eval_log = CsvLog(self.out / "eval.csv", self.EVAL_FIELDS, resume_step=self.step)
-        bar = tqdm(total=self.total, initial=self.step, desc=self.NAME, unit="step",
-                   disable=not (self.progress and world.main), dynamic_ncols=True)
-        t_start = time.perf_counter()
-        window, win_samples, win_t = [], 0, time.perf_counter()
-        last_saved, size = -1, None
-        losses = []
-        start = 0
-        for k, stage in enumerate(cfg.stages):
-            end = start + stage.steps
-            if self.step >= end:
-                start = end
-                continue
-            buckets = stage_buckets(stage, self.multiple)
-            bs = stage.batch_size or cfg.batch_size
-            schedule = Schedule(self.records, stage.mixture, buckets, bs, stage.steps, cfg.seed, k)
-            if cfg.loader == "ray":
-                from .raydata import preprocess
-
-                preprocess(self.records, schedule.names, buckets)
-            if cfg.cache:
-                # encode the stage's data in a fixed order (identical on resume), only the sources it draws from
-                todo = self.encoders.uncached(self.warm_keys(schedule.names, buckets))
-                with tqdm(total=len(todo), desc=f"encoding {stage.name}", unit="img", leave=False,
-                          disable=not (self.progress and world.main)) as enc_bar:
-                    self.encoders.warm(todo, enc_bar.update)
+        """Runs the stages not yet done from ``self.step``; stops (checkpointed) at ``stop_at`` steps or after
+        ``max_minutes``. Returns {"step", "losses" (this process's steps), "stopped"}."""
+        log = self.open_logs()
+        bar = self.progress_bar(self.total, self.step, self.NAME, unit="step")
+        meter = Meter()
+        self.last_saved, size = -1, None
+        for k, stage, start, end in self.pending_stages():
+            schedule = self.prepare_stage(k, stage)
             while self.step < end:
                 out = self.train_step(schedule, self.step - start)
                 size = tuple(int(v) for v in out["bucket"].split("x"))
-                losses.append(out["loss"])
-                window.append(out["loss"])
-                win_samples += out["n"]
-                done = self.step
-                if done % cfg.log.every == 0 or done == self.total:
-                    now = time.perf_counter()
-                    sps = win_samples / max(now - win_t, 1e-9)
-                    avg = sum(window) / len(window)
-                    if log:
-                        log.write({"step": done, "stage": stage.name, "source": out["source"], "bucket": out["bucket"],
-                                   "loss": f"{out['loss']:.6g}", "loss_avg": f"{avg:.6g}", "lr": f"{out['lr']:.3g}",
-                                   "grad_norm": f"{out['grad_norm']:.4g}", "samples_per_s": f"{sps:.1f}",
-                                   "elapsed_s": f"{now - t_start:.1f}"})
-                    bar.set_postfix(loss=f"{avg:.4f}", samples_s=f"{sps:.1f}", stage=stage.name)
-                    window, win_samples, win_t = [], 0, now
+                meter.add(out["loss"], out["n"])
+                if self.step % self.cfg.log.every == 0 or self.step == self.total:
+                    self.log_window(log, bar, meter, stage.name, out)
                 bar.update(1)
-                stopping = (stop_at is not None and done >= stop_at) or \
-                    (max_minutes is not None and distributed.any_true(
-                        time.perf_counter() - t_start >= 60 * max_minutes, world))  # clocks differ: rank 0 or any
-                if done % cfg.log.checkpoint_every == 0 or done == self.total or stopping:
-                    self.save(size)
-                    last_saved = done
-                    if log:
-                        rows = log.rows()
-                        plot_curve([(float(r["step"]), float(r["loss_avg"])) for r in rows], self.out / "loss.png",
-                                   title="flow-matching loss (mean over each log window)")
-                if cfg.log.sample_every and done % cfg.log.sample_every == 0:
-                    self.samples(size)
-                if cfg.log.eval_every and done % cfg.log.eval_every == 0:
-                    self.evaluate(size)
-                if done % cfg.log.every == 0:
-                    win_t = time.perf_counter()  # samples/s measures training, not checkpoints, samples or evals
+                stopping = self.should_stop(stop_at, max_minutes, meter.t_start)
+                self.periodic(size, log, force_save=stopping)
+                if self.step % self.cfg.log.every == 0:
+                    meter.restart()  # samples/s measures training, not checkpoints, samples or evals
                 if stopping:
                     bar.close()
-                    return {"step": done, "losses": losses, "stopped": True}
-            start = end
+                    return {"step": self.step, "losses": meter.losses, "stopped": True}
         bar.close()
-        if last_saved != self.step and size is not None:
+        if self.last_saved != self.step and size is not None:
             self.save(size)
-        return {"step": self.step, "losses": losses, "stopped": False}
+        return {"step": self.step, "losses": meter.losses, "stopped": False}
+
+    def open_logs(self) -> CsvLog | None:
+        """log.csv (and eval.csv when evals are on) on the main process, continued from ``self.step`` on resume."""
+        if not self.world.main:
+            return None
+        if self.cfg.log.eval_every:
+            self.eval_log = CsvLog(self.out / "eval.csv", self.EVAL_FIELDS, resume_step=self.step)
+        return CsvLog(self.out / "log.csv", LOG_FIELDS, resume_step=self.step)
+
+    def progress_bar(self, total: int, initial: int, desc: str, **kw):
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, initial=initial, desc=desc, disable=not (self.progress and self.world.main),
+                    dynamic_ncols=True, **kw)
+
+    def pending_stages(self):
+        """(index, stage, first global step, end step) of every stage that still has steps to run."""
+        start = 0
+        for k, stage in enumerate(self.cfg.stages):
+            end = start + stage.steps
+            if self.step < end:
+                yield k, stage, start, end
+            start = end
+
+    def prepare_stage(self, k: int, stage) -> Schedule:
+        """The stage's batch schedule, with its data preprocessed (Ray loader) and encoded (cache) up front."""
+        cfg = self.cfg
+        buckets = stage_buckets(stage, self.multiple)
+        schedule = Schedule(self.records, stage.mixture, buckets, stage.batch_size or cfg.batch_size, stage.steps,
+                            cfg.seed, k)
+        if cfg.loader == "ray":
+            from .raydata import preprocess
+
+            preprocess(self.records, schedule.names, buckets)
+        if cfg.cache:
+            # a fixed order (identical on resume), only the sources the stage draws from
+            todo = self.encoders.uncached(self.warm_keys(schedule.names, buckets))
+            with self.progress_bar(len(todo), 0, f"encoding {stage.name}", unit="img", leave=False) as enc_bar:
+                self.encoders.warm(todo, enc_bar.update)
+        return schedule
+
+    def log_window(self, log: CsvLog | None, bar, meter: "Meter", stage: str, out: dict) -> None:
+        """One log.csv row and the progress bar's figures: the loss averaged over the window, samples/s."""
+        avg, sps = meter.window_mean(), meter.samples_per_s()
+        if log:
+            log.write({"step": self.step, "stage": stage, "source": out["source"], "bucket": out["bucket"],
+                       "loss": f"{out['loss']:.6g}", "loss_avg": f"{avg:.6g}", "lr": f"{out['lr']:.3g}",
+                       "grad_norm": f"{out['grad_norm']:.4g}", "samples_per_s": f"{sps:.1f}",
+                       "elapsed_s": f"{meter.elapsed():.1f}"})
+        bar.set_postfix(loss=f"{avg:.4f}", samples_s=f"{sps:.1f}", stage=stage)
+        meter.new_window()
+
+    def should_stop(self, stop_at: int | None, max_minutes: float | None, t_start: float) -> bool:
+        if stop_at is not None and self.step >= stop_at:
+            return True
+        # clocks differ between processes: any one past the limit stops them all at the same step
+        return max_minutes is not None and distributed.any_true(
+            time.perf_counter() - t_start >= 60 * max_minutes, self.world)
+
+    def periodic(self, size: tuple[int, int], log: CsvLog | None, force_save: bool) -> None:
+        """What runs every so many steps: checkpoint (and the loss curve), sample grid, eval."""
+        lg, done = self.cfg.log, self.step
+        if done % lg.checkpoint_every == 0 or done == self.total or force_save:
+            self.save(size)
+            self.last_saved = done
+            if log:
+                plot_curve([(float(r["step"]), float(r["loss_avg"])) for r in log.rows()], self.out / "loss.png",
+                           title="flow-matching loss (mean over each log window)")
+        if lg.sample_every and done % lg.sample_every == 0:
+            self.samples(size)
+        if lg.eval_every and done % lg.eval_every == 0:
+            self.evaluate(size)
+
+
+class Meter:
+    """Losses of this process's steps, and the loss and samples/s of the current log window."""
+
+    def __init__(self):
+        self.t_start = self.t = time.perf_counter()
+        self.losses, self.window, self.samples = [], [], 0
+
+    def add(self, loss: float, n: int) -> None:
+        self.losses.append(loss)
+        self.window.append(loss)
+        self.samples += n
+
+    def window_mean(self) -> float:
+        return sum(self.window) / len(self.window)
+
+    def samples_per_s(self) -> float:
+        return self.samples / max(time.perf_counter() - self.t, 1e-9)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t_start
+
+    def new_window(self) -> None:
+        self.window, self.samples = [], 0
+        self.t = time.perf_counter()
+
+    def restart(self) -> None:
+        self.t = time.perf_counter()
 
 
 def run(cfg: PretrainConfig, out=None, resume: bool = False, stop_at: int | None = None, progress: bool = True,
