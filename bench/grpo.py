@@ -36,14 +36,15 @@ def main() -> None:
     from qimage.quiet import quiet_libraries
     from qimage.device import autocast, pick_device
     from qimage.train import grpo, rewards
-    from qimage.train.config import GrpoConfig, check_post, from_dict
+    from qimage.config import parse
+    from qimage.train.config import GrpoConfig, check_post
     from qimage.train.distributed import World
     from qimage.train.prompts import PromptPool
 
     quiet_libraries()
     device = pick_device(args.device)
     n = args.images
-    cfg = from_dict(GrpoConfig, {"out": "/tmp/qimage-bench-grpo", "device": str(device), "prompts": {"letters": 1.0},
+    cfg = parse(GrpoConfig, {"out": "/tmp/qimage-bench-grpo", "device": str(device), "prompts": {"letters": 1.0},
                                  "prompts_per_step": n // 8, "group_size": 8, "beta": 0.004, "minibatches": 1,
                                  "rollout": {"steps": args.steps, "window": [0, args.steps - 1], "micro_batch": 32},
                                  "log": {"sample_every": 0, "prompts": []}})

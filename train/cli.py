@@ -122,7 +122,9 @@ def cmd_dpo(args) -> int:
 def _post(args, which: str) -> int:
     import importlib
 
-    from .config import DpoConfig, GrpoConfig, check_post, read_yaml
+    from qimage.config import read_yaml
+
+    from .config import DpoConfig, GrpoConfig, check_post
 
     cfg = read_yaml({"grpo": GrpoConfig, "dpo": DpoConfig}[which], args.config)
     check_post(cfg)

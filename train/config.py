@@ -1,17 +1,17 @@
-"""Training configs: dataclasses filled from YAML, strictly.
+"""Training configs: dataclasses filled from YAML, strictly (``qimage.config``, the loader every qimage file uses).
 
 A config file is a YAML mapping whose keys are the fields of the dataclasses below (nested mappings for nested
-dataclasses, lists for lists of them). Every key that is not a field is an error naming the key and the fields it
+dataclasses, lists for lists of them). Every key that is not a field is an error naming the key and the field it
 could have been, and every value is checked against the field's type, so a typo never silently trains with a default.
+After loading, ``check`` / ``check_post`` test what types cannot say (positive steps, known sources, ranges).
 """
 from __future__ import annotations
 
-import dataclasses
-import difflib
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from qimage.config import parse as from_dict  # noqa: F401 (the name configs are built with in code)
+from qimage.config import read_yaml
 from qimage.errors import UserError
 
 
@@ -141,68 +141,6 @@ class VaeConfig:
     ocr: bool = True  # OCR read-back of held-out reconstructions (rapidocr) in the report
     stats_samples: int = 256  # images encoded to compute latents_mean / latents_std
     log_every: int = 20
-
-
-def _type_name(tp) -> str:
-    return getattr(tp, "__name__", str(tp)).replace("typing.", "")
-
-
-def _convert(value, tp, where: str):
-    origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise UserError(f"{where}: expected a mapping, got {value!r}")
-        return from_dict(tp, value, where)
-    if origin is list:
-        if not isinstance(value, list):
-            raise UserError(f"{where}: expected a list, got {value!r}")
-        (item,) = typing.get_args(tp)
-        return [_convert(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise UserError(f"{where}: expected a mapping, got {value!r}")
-        _, item = typing.get_args(tp)
-        return {str(k): _convert(v, item, f"{where}.{k}") for k, v in value.items()}
-    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if tp is int and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if tp in (str, bool) and isinstance(value, tp):
-        return value
-    raise UserError(f"{where}: expected {_type_name(tp)}, got {value!r}")
-
-
-def from_dict(cls, data: dict, where: str = "config"):
-    """An instance of dataclass `cls` from a mapping; unknown keys and wrongly typed values are UserErrors."""
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs = {}
-    for key, value in (data or {}).items():
-        if key not in names:
-            near = difflib.get_close_matches(str(key), names, n=1)
-            hint = f" (did you mean {near[0]!r}?)" if near else f" (known: {', '.join(names)})"
-            raise UserError(f"{where}: unknown key {key!r}{hint}")
-        kwargs[key] = _convert(value, hints[key], f"{where}.{key}")
-    return cls(**kwargs)
-
-
-def read_yaml(cls, path, what: str = "config file"):
-    """An instance of dataclass `cls` from a YAML mapping file; every way the file can be wrong is one UserError."""
-    import yaml
-
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"{what} {p} does not exist")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        first = str(e).strip().splitlines()[0]
-        raise UserError(f"{what} {p} is not valid YAML: {first}") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise UserError(f"{what} {p} must be a mapping of keys to values")
-    return from_dict(cls, data, p.name)
 
 
 def load(cls, path):

@@ -29,7 +29,7 @@ from pathlib import Path
 from qimage.errors import UserError
 
 from .checkpoint import write_json_atomic
-from .config import read_yaml
+from qimage.config import read_yaml
 
 RECIPES = Path(__file__).resolve().parent / "recipes"
 

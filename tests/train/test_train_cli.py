@@ -25,7 +25,7 @@ def test_invalid_yaml(capsys, tmp_path):
 
 @pytest.mark.parametrize("edit,needle", [
     ({"lerning_rate": 1}, "unknown key 'lerning_rate'"),
-    ({"optim": {"lr": 1e-3, "warmup": 3}}, "unknown key 'warmup' (did you mean 'warmup_steps'?)"),
+    ({"optim": {"lr": 1e-3, "warmup": 3}}, "unknown key 'optim.warmup' (did you mean 'warmup_steps'?)"),
     ({"optim": {"lr": "fast"}}, "optim.lr: expected float"),
     ({"optim": {"lr": -1.0}}, "optim.lr must be positive"),
     ({"stages": []}, "`stages` is empty"),
@@ -34,7 +34,7 @@ def test_invalid_yaml(capsys, tmp_path):
     ({"stages": [{"steps": 2, "buckets": ["64by64"]}]}, "size must look like 128x64"),
     ({"caption_dropout": 1.5}, "caption_dropout must be in [0, 1)"),
     ({"loss": {"object_weight": 0.0}}, "loss.object_weight must be positive"),
-    ({"loss": {"text_weigth": 2.0}}, "unknown key 'text_weigth' (did you mean 'text_weight'?)"),
+    ({"loss": {"text_weigth": 2.0}}, "unknown key 'loss.text_weigth' (did you mean 'text_weight'?)"),
     ({"batch_size": True}, "batch_size: expected int"),
     ({"model": {"dir": ""}}, "model.dir is missing"),
 ])

@@ -31,7 +31,7 @@ steps:
 
 @pytest.mark.parametrize("text, needle", [
     ("steps: []", "`steps` is empty"),
-    ("steps: [{name: a, run: x, creats: y}]", "unknown key 'creats'"),
+    ("steps: [{name: a, run: x, creats: y}]", "unknown key 'steps[0].creats'"),
     ("steps: [{name: a}]", "needs `name` and `run`"),
     ("steps: [{name: a, run: x, resume: y}]", "needs both `resume` and `resume_if`"),
 ])
