@@ -95,8 +95,10 @@ class EditPipeline(Pipeline):
         height = (height or vae[-1].height) // m * m
         return EditInputs(vl, vae, width, height)
 
-    def conditioning(self, prompts, negative_prompt, do_cfg, width, height, condition_images):
-        images = condition_images  # an EditInputs, from __call__ / prepare_edit
+    def conditioning(self, prompts, negative_prompt, do_cfg, width, height, condition: EditInputs):
+        """The instructions read by the VL encoder with the input images (``condition.vl_images``), then the
+        negative; the VAE tokens of ``condition.vae_images`` (the posterior's mode) at their own sizes."""
+        images = condition
         plus = self.plus or len(images.vae_images) > 1
         embeds, mask = encode_edit_prompts(self.text_encoder, self.processor, prompts, images.vl_images,
                                            self.device, plus=plus)
@@ -115,7 +117,7 @@ class EditPipeline(Pipeline):
                      seeds=0):
         inputs = self.inputs(images, width, height)
         return self.prepare(prompts, negative_prompt, inputs.width, inputs.height, steps, cfg, seeds,
-                            condition_images=inputs)
+                            condition=inputs)
 
     @torch.no_grad()
     def __call__(self, images, prompts, negative_prompt=None, width=None, height=None, steps=None, cfg=None,

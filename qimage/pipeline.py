@@ -123,11 +123,13 @@ class Pipeline:
         steps: int | None = None,
         cfg: float | None = None,
         seeds: int | Sequence[int] = 0,
-        condition_images: Sequence | None = None,
+        condition=None,
     ) -> "Denoising":
         """Everything a sampler needs, before any step: the initial noise, the schedule, the per-sample step
         generators and ``velocity(x, t, i)`` (true CFG included). ``__call__`` runs it; GRPO calls ``velocity`` again
-        with gradients on the stored trajectory, so rollouts and their recomputation share one definition."""
+        with gradients on the stored trajectory, so rollouts and their recomputation share one definition.
+        ``condition``: what ``conditioning`` reads besides the prompts (here a list of PIL condition images; an
+        ``EditPipeline`` passes its ``EditInputs``)."""
         s = self.settings
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         width, height = width or s.width, height or s.height
@@ -144,7 +146,7 @@ class Pipeline:
         do_cfg = cfg > 1
         with torch.no_grad():
             embeds, mask, cond_tokens, cond_shapes = self.conditioning(
-                prompts, negative_prompt, do_cfg, width, height, condition_images)
+                prompts, negative_prompt, do_cfg, width, height, condition)
         shapes = [(1, lh // 2, lw // 2), *cond_shapes]
         if cond_tokens is not None:
             cond_tokens = cond_tokens.expand(b, -1, -1)
@@ -167,17 +169,17 @@ class Pipeline:
         generators = [torch.Generator().manual_seed(step_seed(sd)) for sd in seeds]
         return Denoising(x, timesteps, sigmas, velocity, generators, lh, lw)
 
-    def conditioning(self, prompts, negative_prompt, do_cfg, width, height, condition_images):
+    def conditioning(self, prompts, negative_prompt, do_cfg, width, height, condition):
         """(embeds, mask, condition tokens or None, condition grids): the prompts (then the negative, with CFG)
-        and the VAE tokens of the condition images, each at about the target's area with its own aspect."""
+        and the VAE tokens of the ``condition`` images, each at about the target's area with its own aspect."""
         embeds, mask = self.encode(prompts)
         if do_cfg:
             neg, neg_mask = self.encode([negative_prompt])  # once, not once per prompt: the same for all
             embeds, mask = self._with_negative(embeds, mask, neg, neg_mask)
-        if not condition_images:
+        if not condition:
             return embeds, mask, None, []
         conds, shapes = [], []
-        for im in condition_images:
+        for im in condition:
             cw, ch = self._condition_size(im.size, width * height)
             lat = vae_ops.encode(self.vae, vae_ops.from_pil([im], (cw, ch)).to(self.device))
             conds.append(vae_ops.pack(lat.to(self.transformer.dtype)))
@@ -208,7 +210,7 @@ class Pipeline:
     ):
         """Images for prompts. ``seeds``: one int (prompt k gets seed + k) or one seed per prompt.
         ``cfg`` <= 1 disables CFG. ``condition_images``: PIL images appended as edit conditions (same for all)."""
-        d = self.prepare(prompts, negative_prompt, width, height, steps, cfg, seeds, condition_images)
+        d = self.prepare(prompts, negative_prompt, width, height, steps, cfg, seeds, condition=condition_images)
         x = sample(d.velocity, d.x, d.timesteps, d.sigmas, step=step, callback=callback, progress=progress,
                    generators=d.generators)
         return self.finish(x, d.lh, d.lw, output)

@@ -16,23 +16,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from transformers import ProcessorMixin
+
 IMAGE_PAD = "<|image_pad|>"
 # Small VL inputs for the toy and tiny presets: a 128x64 condition is 10 vision tokens; at most 128 for any image.
 TOY_PIXELS = dict(min_pixels=56 * 56, max_pixels=128 * 28 * 28)
 
 
-def _processor_base():
-    from transformers import ProcessorMixin
+class VLProcessor(ProcessorMixin):
+    """``Qwen2VLProcessor``'s image+text call, from its image processor and tokenizer (no video processor, the part
+    that needs torchvision)."""
 
-    return ProcessorMixin
-
-
-class VLProcessor(_processor_base()):
-    """``Qwen2VLProcessor``'s image+text call, from its image processor and tokenizer. A ``ProcessorMixin`` by type
-    only (diffusers checks a passed component's type); its __init__ is not called, since it is what needs torchvision."""
-
-    def __init__(self, image_processor, tokenizer):  # noqa: super().__init__ deliberately skipped
-        self.image_processor, self.tokenizer = image_processor, tokenizer
+    attributes = ["image_processor", "tokenizer"]
+    image_processor_class = "AutoImageProcessor"
+    tokenizer_class = "AutoTokenizer"
 
     def __call__(self, text, images=None, padding=True, return_tensors="pt"):
         from transformers import BatchFeature
