@@ -165,6 +165,15 @@ def _positive(value, where: str):
         raise UserError(f"{where} must be positive, got {value}")
 
 
+def check_optim(o: Optim) -> None:
+    """The optimiser keys every trainer shares: a positive LR, two betas in [0, 1), a known schedule."""
+    _positive(o.lr, "optim.lr")
+    if len(o.betas) != 2 or not all(0 <= b < 1 for b in o.betas):
+        raise UserError(f"optim.betas must be two numbers in [0, 1), got {o.betas}")
+    if o.schedule not in ("constant", "cosine"):
+        raise UserError(f"optim.schedule must be constant or cosine, got {o.schedule!r}")
+
+
 def check(cfg) -> None:
     """Value checks that types cannot express; each failure is one line naming the key."""
     if not cfg.sources:
@@ -178,12 +187,7 @@ def check(cfg) -> None:
         raise UserError("config: model.dir is missing (create one with `qimage init DIR --preset toy`)")
     if cfg.model.init not in ("pretrained", "adaln-zero", "default"):
         raise UserError(f"config: model.init must be pretrained, adaln-zero or default, got {cfg.model.init!r}")
-    o = cfg.optim
-    _positive(o.lr, "optim.lr")
-    if len(o.betas) != 2 or not all(0 <= b < 1 for b in o.betas):
-        raise UserError(f"optim.betas must be two numbers in [0, 1), got {o.betas}")
-    if o.schedule not in ("constant", "cosine"):
-        raise UserError(f"optim.schedule must be constant or cosine, got {o.schedule!r}")
+    check_optim(cfg.optim)
     _positive(cfg.batch_size, "batch_size")
     _positive(cfg.loss.text_weight, "loss.text_weight")  # a zero or negative weight would reward errors there
     _positive(cfg.loss.object_weight, "loss.object_weight")
@@ -318,12 +322,7 @@ def check_post(cfg) -> None:
         if getattr(p, key) < 0:
             raise UserError(f"prompts.{key} must be >= 0, got {getattr(p, key)}")
     parse_size(p.size, "prompts.size")
-    o = cfg.optim
-    _positive(o.lr, "optim.lr")
-    if len(o.betas) != 2 or not all(0 <= b < 1 for b in o.betas):
-        raise UserError(f"optim.betas must be two numbers in [0, 1), got {o.betas}")
-    if o.schedule not in ("constant", "cosine"):
-        raise UserError(f"optim.schedule must be constant or cosine, got {o.schedule!r}")
+    check_optim(cfg.optim)
     _positive(cfg.steps, "steps")
     _positive(cfg.prompts_per_step, "prompts_per_step")
     if cfg.group_size < 2:
