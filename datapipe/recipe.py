@@ -1,4 +1,5 @@
-"""The YAML recipe: load the shipped default, merge a user file over it, validate every key and value.
+"""The YAML recipe: load the shipped default, merge a user file over it, validate every key and value (qimage.config,
+the strict loader training configs use too, against a schema built from the default and the filters' params).
 
 Validation is strict because a misspelt threshold that silently does nothing is the worst failure a cleaning
 pipeline can have: any unknown key or wrongly typed value is a UserError naming the key.
@@ -6,14 +7,17 @@ pipeline can have: any unknown key or wrongly typed value is a UserError naming 
 from __future__ import annotations
 
 import copy
-import difflib
+import dataclasses
+import functools
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Optional, Union
 
 import yaml
+from pydantic import Field
 
+from qimage.config import parse, read_mapping
 from qimage.errors import UserError
 
 DEFAULT_PATH = Path(__file__).parent / "recipes" / "default.yaml"
@@ -23,120 +27,104 @@ def default_text() -> str:
     return DEFAULT_PATH.read_text(encoding="utf-8")
 
 
-def _merge(base: Any, over: Any, where: str) -> Any:
-    if isinstance(base, dict):
-        if not isinstance(over, dict):
-            raise UserError(f"recipe: {where or 'top level'}: expected a mapping, got {over!r}")
-        out = copy.deepcopy(base)
-        # Filter settings are checked against each filter's declared params in load(), not against the keys the
-        # default YAML happens to spell out, so any documented param (e.g. clarity.max) may be set.
-        open_keys = where == "filters" or where.startswith("filters.")
-        for k, v in over.items():
-            path = f"{where}.{k}" if where else str(k)
-            if k not in base and open_keys:
-                out[k] = v
-                continue
-            if k not in base:
-                near = difflib.get_close_matches(str(k), [str(x) for x in base], n=1)
-                hint = f" (did you mean {near[0]!r}?)" if near else f" (known: {', '.join(map(str, base))})"
-                raise UserError(f"recipe: unknown key {path!r}{hint}")
-            out[k] = _merge(base[k], v, path) if isinstance(base[k], dict) else v
-        return out
-    return over
+def _merge(base: Any, over: Any) -> Any:
+    """``over`` laid over ``base``, mapping by mapping (validation is ``_schema``'s job)."""
+    if not (isinstance(base, dict) and isinstance(over, dict)):
+        return over
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        out[k] = _merge(base[k], v) if k in base else v
+    return out
 
 
-def _check_type(default: Any, value: Any, where: str) -> None:
-    def bad(kind: str):
-        raise UserError(f"recipe: {where}: expected {kind}, got {value!r}")
+# Numbers in a recipe are thresholds, sizes and shares: never negative. An int is a number too.
+_NUMBER = Annotated[float, Field(ge=0)]
 
+
+def _value_type(default: Any, name: str):
+    """The type a recipe value must have, from its default (the default recipe's or a filter's ``params``)."""
     if isinstance(default, bool):
-        if not isinstance(value, bool):
-            bad("true or false")
-    elif isinstance(default, (int, float)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            bad("a number")
-        if value < 0:
-            bad("a number >= 0")
-    elif isinstance(default, str):
-        if not isinstance(value, str):
-            bad("a string")
-    elif isinstance(default, list):
-        if not isinstance(value, list):
-            bad("a list")
-        if default and value:
-            for i, v in enumerate(value):
-                _check_type(default[0], v, f"{where}[{i}]")
+        return bool
+    if isinstance(default, (int, float)):
+        return _NUMBER
+    if isinstance(default, str):
+        return str
+    if isinstance(default, list):
+        return list[_value_type(default[0], name)] if default else list[Any]
+    if isinstance(default, dict):
+        return dict[str, Any]  # a filter's open mapping (quality_quota's quotas)
+    # no default: an optional threshold is a number; a model path (or other setting) a number or a string
+    return Optional[_NUMBER] if name in ("min", "max") else Optional[Union[_NUMBER, str]]
 
 
-def load(path: str | Path | None = None) -> dict:
-    """The effective recipe as a plain dict (default merged with `path`), validated."""
+def _section(name: str, default: dict) -> type:
+    """A dataclass of a recipe section's keys: nested sections are dataclasses, every key has its default's type."""
+    fields = []
+    for k, v in default.items():
+        tp = _section(f"{name}_{k}", v) if isinstance(v, dict) and v else _value_type(v, k)
+        fields.append((k, tp, dataclasses.field(default=None)))
+    return dataclasses.make_dataclass(name, fields)
+
+
+def _filter_schema(cls) -> type:
+    params = {"enabled": True, "skip_synthetic": False, **cls.params}
+    fields = [(k, _value_type(v, k) if k not in ("min", "max") else Optional[_NUMBER], dataclasses.field(default=None))
+              for k, v in params.items()]
+    return dataclasses.make_dataclass(f"filter_{cls.name}", fields)
+
+
+@functools.lru_cache(maxsize=None)
+def _schema(filters: tuple) -> type:
+    """The recipe's schema: run, ocr and labels as the default recipe spells them; under filters, every registered
+    filter with the keys its ``params`` declare (so any documented param may be set, not only those the default
+    recipe names)."""
     from qimage.datapipe.filters import load_all
 
     base = yaml.safe_load(default_text())
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise UserError(f"recipe file not found: {p}")
-        try:
-            user = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except (yaml.YAMLError, UnicodeDecodeError) as e:
-            raise UserError(f"recipe {p}: not valid YAML ({str(e).splitlines()[0]})") from None
-        recipe = _merge(base, user, "")
-    else:
-        recipe = base
     registry = load_all()
-    # generic checks against the default's own types
-    for section in ("run", "ocr"):
-        for k, v in recipe[section].items():
-            _check_type(base[section][k], v, f"{section}.{k}")
-    if recipe["run"]["shard_size"] < 1 or recipe["run"]["task_cpus"] <= 0 or recipe["run"]["object_store_mb"] < 64:
-        raise UserError("recipe: run.shard_size must be >= 1, run.task_cpus > 0, run.object_store_mb >= 64")
-    for name, cfg in recipe["filters"].items():
-        cls = registry.get(name)
-        if cls is None:
-            near = difflib.get_close_matches(str(name), list(registry), n=1)
-            hint = f"did you mean {near[0]!r}?" if near else f"known: {', '.join(sorted(registry))}"
-            raise UserError(f"recipe: unknown key 'filters.{name}' ({hint})")
-        if not isinstance(cfg, dict):
-            raise UserError(f"recipe: filters.{name}: expected a mapping")
-        allowed = {"enabled": True, "skip_synthetic": False, **cls.params}
-        for k, v in cfg.items():
-            where = f"filters.{name}.{k}"
-            if k not in allowed:
-                near = difflib.get_close_matches(str(k), list(allowed), n=1)
-                hint = f"did you mean {near[0]!r}?" if near else f"allowed: {', '.join(sorted(allowed))}"
-                raise UserError(f"recipe: unknown key {where!r} ({hint})")
-            d = allowed[k]
-            if d is None:  # optional threshold or model path
-                if v is not None and not isinstance(v, (int, float, str)) or isinstance(v, bool):
-                    raise UserError(f"recipe: {where}: expected a number, a path or null, got {v!r}")
-                if k in ("min", "max") and isinstance(v, str):
-                    raise UserError(f"recipe: {where}: expected a number or null, got {v!r}")
-            elif k in ("min", "max") and v is None:
-                pass
-            else:
-                _check_type(d, v, where)
-        lo, hi = cfg.get("min", cls.params.get("min")), cfg.get("max", cls.params.get("max"))
-        if lo is not None and hi is not None and lo > hi:
-            raise UserError(f"recipe: filters.{name}: min {lo} > max {hi}")
+    fields = [(k, _section(f"recipe_{k}", v) if isinstance(v, dict) else _value_type(v, k),
+               dataclasses.field(default=None)) for k, v in base.items() if k != "filters"]
+    filter_fields = [(n, _filter_schema(registry[n]), dataclasses.field(default=None)) for n in filters]
+    fields.append(("filters", dataclasses.make_dataclass("recipe_filters", filter_fields),
+                   dataclasses.field(default=None)))
+    return dataclasses.make_dataclass("Recipe", fields)
+
+
+def _read_user(path) -> dict:
+    if not Path(path).is_file():
+        raise UserError(f"recipe file not found: {path}")
+    return read_mapping(path, "recipe")
+
+
+def load(path: str | Path | None = None) -> dict:
+    """The effective recipe as a plain dict (default merged with `path`), validated (``qimage.config``: every key
+    known, every value of its default's type), then checked where types cannot say."""
+    from qimage.datapipe.filters import load_all
+
+    base = yaml.safe_load(default_text())
+    recipe = _merge(base, _read_user(path)) if path is not None else base
+    registry = load_all()
+    parse(_schema(tuple(sorted(registry))), recipe, "recipe")
+    _check_values(recipe, registry)
     for name in registry:
         recipe["filters"].setdefault(name, {})
-    labels = recipe["labels"]
-    for key in ("rebalance", "text_resample"):
-        targets = labels[key]["targets"]
-        for k, v in targets.items():
-            _check_type(0.0, v, f"labels.{key}.targets.{k}")
-    for k in ("text_min_area", "portrait_min_face"):
-        _check_type(0.0, labels["category"][k], f"labels.category.{k}")
-    for r in labels["buckets"]["ratios"]:
+    return recipe
+
+
+def _check_values(recipe: dict, registry: dict) -> None:
+    run = recipe["run"]
+    if run["shard_size"] < 1 or run["task_cpus"] <= 0 or run["object_store_mb"] < 64:
+        raise UserError("recipe: run.shard_size must be >= 1, run.task_cpus > 0, run.object_store_mb >= 64")
+    for name, cfg in recipe["filters"].items():
+        lo, hi = cfg.get("min", registry[name].params.get("min")), cfg.get("max", registry[name].params.get("max"))
+        if lo is not None and hi is not None and lo > hi:
+            raise UserError(f"recipe: filters.{name}: min {lo} > max {hi}")
+    for r in recipe["labels"]["buckets"]["ratios"]:
         try:
             a, b = (float(x) for x in str(r).split(":"))
             assert a > 0 and b > 0
         except (ValueError, AssertionError):
             raise UserError(f"recipe: labels.buckets.ratios: {r!r} is not W:H") from None
-    for b in labels["buckets"]["bases"]:
-        _check_type(1, b, "labels.buckets.bases[]")
-    return recipe
 
 
 def fingerprint(recipe: dict) -> str:

@@ -25,7 +25,7 @@ from qimage.errors import UserError
 _EXPECTED = {
     "int_type": "int", "int_from_float": "int", "float_type": "float", "bool_type": "true or false",
     "string_type": "str", "list_type": "a list", "dict_type": "a mapping", "dataclass_type": "a mapping",
-    "greater_than_equal": "a number >= {ge}",
+    "greater_than_equal": "a number >= {ge:g}",
 }
 
 
@@ -41,7 +41,7 @@ def parse(cls: type, data: Any, where: str = "config"):
         # JSON mode: a mapping may stand for a dataclass while every scalar is still checked strictly
         return _adapter(cls).validate_json(json.dumps(data, default=str), strict=True)
     except ValidationError as e:
-        raise UserError(_message(cls, e.errors()[0], where)) from None
+        raise UserError(_message(cls, e.errors(), where)) from None
 
 
 def read_mapping(path, what: str = "config file") -> dict:
@@ -88,16 +88,23 @@ def _dataclasses_in(tp, seen=None) -> list[type]:
     return seen
 
 
-def _message(cls: type, err: dict, where: str) -> str:
-    loc = err["loc"]
+def _message(cls: type, errors: list[dict], where: str) -> str:
+    """The first problem, in one line; a value that fits no member of a Union lists what each would take."""
+    err = errors[0]
+    loc = _key_loc(cls, err["loc"])
     if err["type"] in ("unexpected_keyword_argument", "extra_forbidden"):
         names = [f.name for f in dataclasses.fields(_type_at(cls, loc[:-1]))]
         near = difflib.get_close_matches(str(loc[-1]), names, n=1)
         hint = f" (did you mean {near[0]!r}?)" if near else f" (known: {', '.join(names)})"
         return f"{where}: unknown key {_path(loc)!r}{hint}"
-    expected = _EXPECTED.get(err["type"])
-    what = expected.format(**err.get("ctx", {})) if expected else err["msg"][0].lower() + err["msg"][1:]
+    same = [e for e in errors if _key_loc(cls, e["loc"]) == loc]
+    what = " or ".join(dict.fromkeys(_expected(e) for e in same))
     return f"{where}: {_path(loc) or 'top level'}: expected {what}, got {err['input']!r}"
+
+
+def _expected(err: dict) -> str:
+    expected = _EXPECTED.get(err["type"])
+    return expected.format(**err.get("ctx", {})) if expected else err["msg"][0].lower() + err["msg"][1:]
 
 
 def _path(loc: tuple) -> str:
@@ -105,6 +112,24 @@ def _path(loc: tuple) -> str:
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
+
+
+def _key_loc(cls: type, loc: tuple) -> tuple:
+    """``loc`` without pydantic's own steps after the last key (which member of a Union failed)."""
+    tp, keys = cls, []
+    for part in loc:
+        tp = _strip(tp)
+        if dataclasses.is_dataclass(tp):
+            hints = typing.get_type_hints(tp, include_extras=True)
+            if part not in hints:
+                return (*keys, part)  # an unknown key
+            tp = hints[part]
+        elif typing.get_origin(tp) in (list, dict):
+            tp = typing.get_args(tp)[-1]
+        else:
+            break
+        keys.append(part)
+    return tuple(keys)
 
 
 def _type_at(tp, loc: tuple):
