@@ -1,7 +1,7 @@
 """duplicate (stage 1): near-duplicate images across the whole input; the best copy of each group is kept.
 
-Score: a 64-bit perceptual hash (pHash): the grey image at 32 x 32, its 2-D DCT, the 8 x 8 lowest frequencies
-compared with their median. Two images are duplicates when their hashes differ in at most `max_distance` bits
+Score: imagehash's 64-bit perceptual hash (pHash: the grey image at 32 x 32, its 2-D DCT, the 8 x 8 lowest
+frequencies compared with their median). Two images are duplicates when their hashes differ in at most `max_distance` bits
 (0-5: the same picture re-encoded or resized; around 10: crops and edits) and, when either carries text, the
 texts agree: rapidfuzz's ratio of the two (OCR text, or a synthetic render's own lines; whitespace and case
 ignored) at least `text_min_similarity` (0-100). One template filled with other words is pHash-close, yet the
@@ -15,16 +15,17 @@ best member survives: one that passed every later filter, then the most pixels, 
 """
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from qimage.datapipe.filters import Filter, Verdict, register
 
 
 def phash(grey: np.ndarray) -> int:
-    small = cv2.resize(grey, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
-    low = cv2.dct(small)[:8, :8].ravel()
-    bits = low > np.median(low)
+    """imagehash's pHash of a uint8 grey image, as one 64-bit integer (row-major bits, first bit highest)."""
+    import imagehash
+    from PIL import Image
+
+    bits = imagehash.phash(Image.fromarray(grey)).hash.ravel()
     return int(np.packbits(bits).view(">u8")[0])
 
 

@@ -20,8 +20,8 @@ def test_phash_sees_resized_and_recompressed_copies_but_not_other_photos():
     small = phash(GREY(cv2.resize(skd.astronaut(), (200, 200), interpolation=cv2.INTER_AREA)))
     other = phash(GREY(skd.coffee()))
     mirrored = phash(GREY(skd.astronaut()[:, ::-1].copy()))
-    assert hamming(a, small) <= 2
-    assert hamming(a, other) > 16 and hamming(a, mirrored) > 16
+    assert hamming(a, small) <= 2  # measured 0 (imagehash 4.3); 2 bits of margin, a third of max_distance
+    assert hamming(a, other) > 16 and hamming(a, mirrored) > 16  # measured 36 and 32
 
 
 def test_bands_find_every_pair_within_the_distance():
