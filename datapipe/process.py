@@ -34,7 +34,7 @@ class Plan:
 
     def __init__(self, recipe: dict, stages: tuple[int, ...] = tuple(range(1, 8)), dry: bool = False):
         """dry: only check that model dirs exist (the driver needs the filter list, not the models)."""
-        registry = load_all()
+        registry = load_all(recipe.get("plugins", ()))
         self.recipe = recipe
         self.stages = tuple(sorted(stages))
         order = list(recipe["filters"])

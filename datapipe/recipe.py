@@ -103,7 +103,10 @@ def load(path: str | Path | None = None) -> dict:
 
     base = yaml.safe_load(default_text())
     recipe = _merge(base, _read_user(path)) if path is not None else base
-    registry = load_all()
+    plugins = recipe.get("plugins")
+    if not isinstance(plugins, list) or not all(isinstance(m, str) for m in plugins):
+        raise UserError(f"recipe: plugins: expected a list of module names, got {plugins!r}")
+    registry = load_all(plugins)
     parse(_schema(tuple(sorted(registry))), recipe, "recipe")
     _check_values(recipe, registry)
     for name in registry:

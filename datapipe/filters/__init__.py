@@ -75,6 +75,7 @@ class Filter:
         raise NotImplementedError
 
     def decide(self, score: float) -> Verdict:
+        """Keep or reject from the score alone: an operator keeps no state between measure and decide."""
         raise NotImplementedError
 
     def thresholds(self) -> list[tuple[str, float]]:
@@ -105,8 +106,28 @@ class RangeFilter(Filter):
         return [(k, float(self.cfg[k])) for k in ("min", "max") if self.cfg.get(k) is not None]
 
 
-def load_all() -> dict[str, type[Filter]]:
-    """Import every module in this package once, which registers its operator."""
+ENTRY_POINTS = "qimage.filters"
+
+
+def load_all(plugins=()) -> dict[str, type[Filter]]:
+    """Every operator, registered by importing its module: this package's, those installed packages declare under
+    the ``qimage.filters`` entry-point group, and the modules a recipe names in ``plugins``. A plugin that cannot be
+    imported is a UserError naming it."""
+    from importlib.metadata import entry_points
+
     for info in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{info.name}")
+    for ep in entry_points(group=ENTRY_POINTS):
+        _import(ep.value.split(":")[0], f"entry point {ep.name!r} of {ep.group}")
+    for name in plugins:
+        _import(name, "recipe: plugins")
     return REGISTRY
+
+
+def _import(module: str, where: str) -> None:
+    from qimage.errors import UserError
+
+    try:
+        importlib.import_module(module)
+    except Exception as e:  # a plugin's own error, whatever it is, must read as one line naming the plugin
+        raise UserError(f"{where}: cannot import {module!r} ({type(e).__name__}: {e})") from None

@@ -1,6 +1,7 @@
 """invalid_caption (stage 3): captions that are refusals or boilerplate instead of descriptions (en and zh).
 
-Score: 1 when any recipe pattern (case-insensitive regular expression) matches the caption, else 0.
+Score: the number (1-based) of the first recipe pattern (case-insensitive regular expression) that matches the
+caption, 0 when none does; so decide() names the pattern from the score alone.
 """
 import re
 
@@ -24,10 +25,9 @@ class InvalidCaption(Filter):
         self._re = [re.compile(p, re.IGNORECASE) for p in self.cfg["patterns"]]
 
     def measure(self, sample) -> float:
-        self._hit = next((r.pattern for r in self._re if r.search(sample.caption)), None)
-        return 1.0 if self._hit else 0.0
+        return float(next((k + 1 for k, r in enumerate(self._re) if r.search(sample.caption)), 0))
 
     def decide(self, score: float) -> Verdict:
         if score > 0:
-            return Verdict(False, score, f"caption matches refusal pattern {self._hit!r}")
+            return Verdict(False, score, f"caption matches refusal pattern {self.cfg['patterns'][int(score) - 1]!r}")
         return Verdict(True, score)
