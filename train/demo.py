@@ -16,7 +16,6 @@ demo again into the same DIR skips the finished steps.
 """
 from __future__ import annotations
 
-import html
 import json
 import time
 from pathlib import Path
@@ -155,80 +154,32 @@ def run(out, model=None, seed: int = 0, steps: int = 60, n_words: int = 192, n_s
     return report
 
 
-def _img(path: Path, out: Path, alt: str, width: int | None = None) -> str:
-    if not path.is_file():
-        return f"<p><em>{html.escape(alt)}: not written</em></p>"
-    w = f' width="{width}"' if width else ""
-    return f'<img src="{html.escape(str(path.relative_to(out)))}" alt="{html.escape(alt)}"{w}>'
+EVAL_METRICS = (("ocr_exact", "held-out words read back exactly"), ("char_acc", "character accuracy"),
+                ("nonword_exact", "random letters (no word) read back exactly"),
+                ("scenes", "held-out scenes score (GenEval-style, shapes checked)"),
+                ("scenes_without_shapes", "held-out scenes: counts, colours and positions only"))
+EDIT_METRICS = (("word_exact", "new word read back exactly (held-out words)"),
+                ("color_right", "asked colour right (held-out combinations)"),
+                ("psnr_untouched", "PSNR of what the instruction does not touch (dB)"),
+                ("shift_px", "offset of colour-only edits against the input (px, phase correlation)"))
+
+
+def _summary(path: Path) -> dict:
+    return json.loads(path.read_text())["summary"] if path.is_file() else {}
 
 
 def write_report(out: Path, model: Path, rec: Recipe, times: dict, wall: float) -> Path:
-    """DIR/report.html: the steps with their times, data counts, loss curve, samples and the eval table."""
-    esc = html.escape
-    rows = []
-    for step in rec.steps:
-        t = times.get("steps", {}).get(step.name, {})
-        rows.append(f"<tr><td>{esc(step.name)}</td><td>{esc(step.what)}</td><td><code>qimage {esc(t.get('command', ''))}</code>"
-                    f"</td><td>{t.get('seconds', 0):.1f}</td></tr>")
+    """DIR/report.html (the Jinja2 template demo_template.html): the steps with their times, data counts, loss
+    curve, samples, the eval table and the edits."""
+    from qimage.templates import render
+
+    steps = [(step, times.get("steps", {}).get(step.name, {})) for step in rec.steps]
+    written = {str(p.relative_to(out)) for p in out.rglob("*.png")}
     data = json.loads((out / "data" / "clean" / "report.json").read_text())
-    counts = data["counts"]
-    reasons = []
-    for st in data.get("stages_detail", []):
-        for f in st.get("filters", []):
-            if f.get("rejected"):
-                reasons.append(f"<li>stage {st['stage']}: {esc(f['name'])} rejected {f['rejected']}</li>")
-    ev = {}
-    for which in ("before", "after"):
-        p = out / "eval" / f"{which}.json"
-        ev[which] = json.loads(p.read_text())["summary"] if p.is_file() else {}
-    metric_rows = "".join(
-        f"<tr><td>{esc(label)}</td><td>{ev['before'].get(k, float('nan')):.3f}</td>"
-        f"<td>{ev['after'].get(k, float('nan')):.3f}</td></tr>"
-        for k, label in (("ocr_exact", "held-out words read back exactly"), ("char_acc", "character accuracy"),
-                         ("nonword_exact", "random letters (no word) read back exactly"),
-                         ("scenes", "held-out scenes score (GenEval-style, shapes checked)"),
-                         ("scenes_without_shapes", "held-out scenes: counts, colours and positions only")))
-    prompts = "".join(f"<li><code>{esc(p)}</code></li>" for p in PROMPTS)
-    edits = "".join(f"<li><code>{esc(p)}</code></li>" for p in EDITS)
-    ep = out / "edit" / "eval.json"
-    es = json.loads(ep.read_text())["summary"] if ep.is_file() else {}
-    edit_rows = "".join(f"<tr><td>{esc(label)}</td><td>{es.get(k, float('nan')):.3f}</td></tr>" for k, label in (
-        ("word_exact", "new word read back exactly (held-out words)"),
-        ("color_right", "asked colour right (held-out combinations)"),
-        ("psnr_untouched", "PSNR of what the instruction does not touch (dB)"),
-        ("shift_px", "offset of colour-only edits against the input (px, phase correlation)")))
-    page = f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>qimage demo</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}}
-table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}}
-img{{image-rendering:pixelated;border:1px solid #ddd;max-width:100%}}</style></head><body>
-<h1>qimage demo</h1>
-<p>Model fine-tuned: <code>{esc(str(model))}</code>. Wall time {wall / 60:.1f} min
-(steps: {times.get('total_seconds', 0) / 60:.1f} min; steps already done in an earlier run count their first time).</p>
-<h2>What each step did</h2>
-<table><tr><th>step</th><th>what</th><th>command</th><th>seconds</th></tr>{''.join(rows)}</table>
-<h2>Data</h2>
-<p>{counts['inputs']} files in, {counts['kept']} kept, {counts['rejected']} rejected (every input accounted for:
-{counts['conserved']}). Full report: <a href="data/clean/report.html">data/clean/report.html</a>.</p>
-<ul>{''.join(reasons)}</ul>
-<h2>Fine-tuning loss</h2>
-{_img(out / 'finetune' / 'loss.png', out, 'loss curve')}
-<h2>Samples: shipped toy (left) and fine-tuned (right), same seeds</h2>
-<ol>{prompts}</ol>
-<table><tr><th>before</th><th>after</th></tr><tr>
-<td>{_img(out / 'samples' / 'before' / 'grid.png', out, 'before', 480)}</td>
-<td>{_img(out / 'samples' / 'after' / 'grid.png', out, 'after', 480)}</td></tr></table>
-<h2>Evaluation</h2>
-<table><tr><th>metric</th><th>shipped toy</th><th>fine-tuned</th></tr>{metric_rows}</table>
-<p>Generated eval images: {_img(out / 'eval' / 'after.words.png', out, 'eval words after', 720)}</p>
-<h2>Editing: before and after</h2>
-<p>The input (first cell), then one edit per instruction:</p><ol>{edits}</ol>
-{_img(out / 'edit' / 'cli' / 'grid.png', out, 'edits', 640)}
-<p>Held-out pairs, one row each: source | target | edited by the edit toy.</p>
-{_img(out / 'edit' / 'eval.edits.png', out, 'held-out edits', 480)}
-<table><tr><th>edit metric</th><th>edit toy</th></tr>{edit_rows}</table>
-</body></html>
-"""
+    page = render("demo_template.html", "qimage.train", model=str(model), wall=wall,
+                  total_seconds=times.get("total_seconds", 0), steps=steps, data=data, counts=data["counts"], prompts=PROMPTS, edits=EDITS, written=written, nan=float("nan"),
+                  before=_summary(out / "eval" / "before.json"), after=_summary(out / "eval" / "after.json"),
+                  edit=_summary(out / "edit" / "eval.json"), eval_metrics=EVAL_METRICS, edit_metrics=EDIT_METRICS)
     path = out / "report.html"
     path.write_text(page, encoding="utf-8")
     return path

@@ -77,7 +77,9 @@ def test_report_files_hold_the_counts(demo_run):
     clarity = next(f for f in stages[1]["filters"] if f["name"] == "clarity")
     assert clarity["thresholds"] == {"min": 100.0} and sum(clarity["histogram"]["counts"]) == clarity["scored"]
     html = (out / "report.html").read_text()
-    assert html.count("<svg") >= 10 and html.count("data:image/jpeg;base64") >= n_rej - 7  # broken files have no pixels
+    scored = sum(bool(f["histogram"]) for s in stages for f in s["filters"])
+    assert scored >= 10 and html.count('<figure class="hist"><img') == scored  # one matplotlib chart per scored filter
+    assert html.count("data:image/jpeg;base64") >= n_rej - 7  # broken files have no pixels
     assert "quality/blurry.png" in html and "Laplacian variance" in html
 
 
