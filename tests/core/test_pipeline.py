@@ -56,7 +56,8 @@ def test_same_image_as_diffusers(pipe, tiny_model_dir, cfg):
                  num_inference_steps=4, generator=torch.Generator().manual_seed(7)).images[0]
     a, b = np.asarray(ours, dtype=float), np.asarray(theirs, dtype=float)
     assert a.shape == b.shape == (48, 64, 3) and a.std() > 1
-    assert np.abs(a - b).mean() <= 2  # mean abs difference <= 2/255 of the range
+    # measured: identical bytes (max difference 0) with and without CFG; one 8-bit level for float reordering
+    assert np.abs(a - b).max() <= 1
 
 
 def test_same_seed_same_bytes_and_batch_invariance(pipe):
@@ -66,7 +67,7 @@ def test_same_seed_same_bytes_and_batch_invariance(pipe):
     long = "a very long prompt about a red fox and " * 12
     batched = np.asarray(pipe([long, PROMPT], seeds=[9, 5], **kw)[1])
     assert np.array_equal(alone, again)
-    assert np.abs(alone.astype(int) - batched.astype(int)).max() <= 1
+    assert np.abs(alone.astype(int) - batched.astype(int)).max() <= 1  # measured 0; one level of margin
     other = np.asarray(pipe([PROMPT], seeds=[6], **kw)[0])
     assert not np.array_equal(alone, other)
 
