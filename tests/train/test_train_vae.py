@@ -5,7 +5,7 @@ import torch
 
 from qimage.model_dir import load_components
 from qimage.train.config import VaeConfig, from_dict
-from qimage.train.vae import ENCODER_PARTS, latent_stats, run
+from qimage.train.vae import ENCODER_PARTS, run
 
 
 def _cfg(model_dir, data, out, **over):
@@ -20,18 +20,25 @@ def test_from_scratch_writes_normalising_latent_statistics(tmp_path, tiny_model_
     report = run(_cfg(tiny_model_dir, synth_dirs["pure"], tmp_path / "v"), progress=False)
     vae = load_components(tmp_path / "v" / "model")["vae"]
     assert vae.config.latents_mean == report["latents_mean"] and vae.config.latents_std == report["latents_std"]
-    # statistics of the saved encoder on the same images: the config's normalisation makes them zero-mean, unit-std
-    from qimage.train.data import read_source
-    from qimage.train.config import Source
-
-    records = read_source(Source(path=str(synth_dirs["pure"])))[2:]
+    # the saved model's own inference path (qimage.vae.encode: the config's normalisation) on the images the
+    # statistics were taken from must give zero-mean, unit-std latents per channel
     import numpy as np
 
+    from qimage import vae as vae_ops
+    from qimage.train.config import Source
+    from qimage.train.data import read_source
+    from qimage.train.vae import batch_tensors
+
+    records = read_source(Source(path=str(synth_dirs["pure"])))[2:]
     order = np.random.default_rng(0).permutation(len(records))[:6]
-    mean, std = latent_stats(vae, [records[i] for i in order], (32, 32), "cpu")
-    assert mean == report["latents_mean"] and std == report["latents_std"]
+    images, _ = batch_tensors([records[i] for i in order], (32, 32), "cpu")
+    with torch.no_grad():
+        z = vae_ops.encode(vae, images).transpose(0, 1).flatten(1)
+    # measured 8.9e-8 and 6.0e-8 (float32 round-off); 10x margin
+    assert z.mean(1).abs().max() < 1e-6 and (z.std(1) - 1).abs().max() < 1e-6
     for key in ("before", "after"):
-        assert report[key]["images"] == 2 and 0 < report[key]["psnr"] < 60
+        # 3 steps from a random VAE: measured 11.7 dB before and 11.6 after; +-1.5 dB
+        assert report[key]["images"] == 2 and 10.0 < report[key]["psnr"] < 13.0
     log = (tmp_path / "v" / "log.txt").read_text()
     assert "PSNR before" in log and "after" in log
     assert (tmp_path / "v" / "reconstructions.png").is_file() and (tmp_path / "v" / "loss.png").is_file()
@@ -50,7 +57,7 @@ def test_decoder_only_freezes_the_encoder_and_its_statistics(tmp_path, tiny_mode
     assert any(not torch.equal(old[k], new[k]) for k in trained)  # the decoder did learn
     assert after.config.latents_mean == before.config.latents_mean
     assert json.loads((tmp_path / "d" / "report.json").read_text())["decoder_only"] is True
-    assert report["after"]["psnr"] > 0
+    assert report["after"]["psnr"] > report["before"]["psnr"]  # measured 11.18 -> 11.31 dB in 3 decoder steps
 
 
 def test_object_weights_cover_each_scene_object_and_nothing_else(synth_dirs):
@@ -84,7 +91,8 @@ def test_report_holds_out_every_source_and_scores_scene_reconstructions(tmp_path
     report = run(cfg, progress=False)
     for key in ("before", "after"):
         assert report[key]["images"] == 4  # 2 held out of each source
-        assert 0.0 <= report[key]["scenes_score"] <= 1.0
+        # a near-random VAE's reconstructions keep no countable shape: measured 0.0 before and after; PSNR 10.5, 11.2
+        assert report[key]["scenes_score"] == 0.0 and 9.5 < report[key]["psnr"] < 12.5
         by = report[key]["by_source"]
         assert by["t"]["images"] == by["s"]["images"] == 2
         assert "scenes_score" in by["s"] and "scenes_score" not in by["t"]  # text renders have no scene to score
