@@ -119,27 +119,34 @@ def test_objects_that_cannot_be_placed_are_a_user_error(monkeypatch):
         scenes.make(ctx, rng_for(0, 0), "en")
 
 
-def _rows_slots(meta, W, H):
-    """The rows layout's slot centres, restated from its description (module docstring of synth/scenes.py)."""
-    task, objs, n = meta["task"], meta["objects"], len(meta["objects"])
+# The rows layout's slot centres at 128x64, written out by hand from its description (synth/scenes.py): one object
+# centred; two or three counted along the middle row; four to six on two rows (the upper row takes the larger half);
+# two counted groups on an upper and a lower row; a position pair a third from either side, or a quarter from the
+# top and the bottom.
+ROW_SLOTS = {
+    1: [(64, 32)],
+    2: [(32, 32), (96, 32)],
+    3: [(21.33, 32), (64, 32), (106.67, 32)],
+    4: [(32, 16), (96, 16), (32, 48), (96, 48)],
+    5: [(21.33, 16), (64, 16), (106.67, 16), (32, 48), (96, 48)],
+    6: [(21.33, 16), (64, 16), (106.67, 16), (21.33, 48), (64, 48), (106.67, 48)],
+}
+UPPER, LOWER = {1: [(64, 16)], 2: [(32, 16), (96, 16)], 3: [(21.33, 16), (64, 16), (106.67, 16)]}, \
+    {1: [(64, 48)], 2: [(32, 48), (96, 48)], 3: [(21.33, 48), (64, 48), (106.67, 48)]}
+PAIRS = {"left of": [(42.67, 32), (85.33, 32)], "right of": [(85.33, 32), (42.67, 32)],
+         "above": [(64, 16), (64, 48)], "below": [(64, 48), (64, 16)], None: [(42.67, 32), (85.33, 32)]}
 
-    def row(k, y):
-        return [(W * (i + 0.5) / k, y) for i in range(k)]
 
+def _rows_slots(meta) -> list:
+    task, n = meta["task"], len(meta["objects"])
     if task in ("single_object", "colors"):
-        return [(W / 2, H / 2)]
+        return ROW_SLOTS[1]
     if task == "counting":
-        top = n if n <= 3 else (n + 1) // 2
-        return row(top, H / 2 if n <= 3 else H / 4) + row(n - top, 3 * H / 4)
+        return ROW_SLOTS[n]
     if task == "counting_two":
         first = meta["counts"][0]["count"]
-        return row(first, H / 4) + row(n - first, 3 * H / 4)
-    rel = (meta["relation"] or {}).get("relation", "left of")
-    near, far = {"left of": (W / 3, 2 * W / 3), "right of": (2 * W / 3, W / 3)}.get(rel, (H / 4, 3 * H / 4))
-    if rel in ("above", "below"):
-        a, b = (near, far) if rel == "above" else (far, near)
-        return [(W / 2, a), (W / 2, b)]
-    return [(near, H / 2), (far, H / 2)]
+        return UPPER[first] + LOWER[n - first]
+    return PAIRS[(meta["relation"] or {}).get("relation")]
 
 
 @pytest.mark.parametrize("scale", [1.0, 2.0])
@@ -156,7 +163,7 @@ def test_rows_layout_puts_every_object_in_its_slot(scale):
         s = scenes.make(ctx, rng_for(6, i), "en")
         m = s.meta
         tasks.add(m["task"])
-        slots = _rows_slots(m, W, H)
+        slots = _rows_slots(m)
         assert len(slots) == len(m["objects"])
         for o, (x, y) in zip(m["objects"], slots):
             assert abs(o["center"][0] - x) <= 0.015 * S + 0.06 and abs(o["center"][1] - y) <= 0.015 * S + 0.06, \
