@@ -1,4 +1,8 @@
-"""The CLI: bad input is one line and a non-zero exit; a prompts file reproduces single-prompt generation."""
+"""The CLI: bad input is one line and a non-zero exit; a prompts file reproduces single-prompt generation.
+
+Bad-input cases call `main` in this process (`cli`): the same code path as the console script, without paying a
+fresh interpreter's imports per case; one case per command goes through `python -m qimage` to cover the entry point.
+"""
 import json
 import subprocess
 import sys
@@ -10,6 +14,19 @@ from PIL import Image
 
 def qimage(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "qimage", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def cli(capsys, *args):
+    """`main(args)` in this process, returned like subprocess.run's result (argparse errors exit with 2)."""
+    from qimage.cli import main
+
+    capsys.readouterr()
+    try:
+        rc = main([str(a) for a in args])
+    except SystemExit as e:
+        rc = e.code
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(args, rc, out.out, out.err)
 
 
 def assert_one_line_error(res, needle):
@@ -30,36 +47,36 @@ def assert_one_line_error(res, needle):
         (["--steps", "1"], "at least 2"),  # shift_terminal: one step would give NaN sigmas
     ],
 )
-def test_bad_generate_arguments(tiny_model_dir, tmp_path, args, needle):
-    assert_one_line_error(qimage("generate", "x", "--model", tiny_model_dir, "-o", tmp_path / "o.png", *args), needle)
+def test_bad_generate_arguments(tiny_model_dir, tmp_path, capsys, args, needle):
+    assert_one_line_error(cli(capsys, "generate", "x", "--model", tiny_model_dir, "-o", tmp_path / "o.png", *args), needle)
 
 
-def test_bad_model_directories(tmp_path):
+def test_bad_model_directories(tmp_path, capsys):
     assert_one_line_error(qimage("generate", "x", "--model", tmp_path / "missing", "-o", tmp_path / "o.png"), "does not exist")
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "model_index.json").write_text("{")
-    assert_one_line_error(qimage("generate", "x", "--model", bad, "-o", tmp_path / "o.png"), "not valid JSON")
+    assert_one_line_error(cli(capsys, "generate", "x", "--model", bad, "-o", tmp_path / "o.png"), "not valid JSON")
     (bad / "model_index.json").write_text("{}")
-    assert_one_line_error(qimage("generate", "x", "--model", bad, "-o", tmp_path / "o.png"), "missing transformer")
+    assert_one_line_error(cli(capsys, "generate", "x", "--model", bad, "-o", tmp_path / "o.png"), "missing transformer")
 
 
-def test_unreadable_prompts_file(tiny_model_dir, tmp_path):
-    res = qimage("generate", "--prompts-file", tmp_path / "nope.txt", "--model", tiny_model_dir, "-o", tmp_path)
+def test_unreadable_prompts_file(tiny_model_dir, tmp_path, capsys):
+    res = cli(capsys, "generate", "--prompts-file", tmp_path / "nope.txt", "--model", tiny_model_dir, "-o", tmp_path)
     assert_one_line_error(res, "cannot read prompts file")
     (tmp_path / "bin.txt").write_bytes(b"\xff\xfe\xfa")
-    res = qimage("generate", "--prompts-file", tmp_path / "bin.txt", "--model", tiny_model_dir, "-o", tmp_path)
+    res = cli(capsys, "generate", "--prompts-file", tmp_path / "bin.txt", "--model", tiny_model_dir, "-o", tmp_path)
     assert_one_line_error(res, "cannot read prompts file")
 
 
-def test_init_refuses_a_non_empty_directory_and_unknown_presets(tmp_path):
+def test_init_refuses_a_non_empty_directory_and_unknown_presets(tmp_path, capsys):
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("keep me")
     assert_one_line_error(qimage("init", tmp_path / "full"), "not empty")
     assert (tmp_path / "full" / "x").read_text() == "keep me"
-    assert_one_line_error(qimage("init", tmp_path / "new", "--preset", "huge"), "unknown preset")
+    assert_one_line_error(cli(capsys, "init", tmp_path / "new", "--preset", "huge"), "unknown preset")
     (tmp_path / "file").write_text("keep me too")
-    assert_one_line_error(qimage("init", tmp_path / "file"), "is a file, not a directory")  # was an internal error
+    assert_one_line_error(cli(capsys, "init", tmp_path / "file"), "is a file, not a directory")  # was an internal error
     assert (tmp_path / "file").read_text() == "keep me too"
 
 
