@@ -75,7 +75,7 @@ def test_the_detector_sees_the_image_as_if_read_from_a_file(nsfw, tmp_path):
     from_file = real.detect(str(path))  # nudenet's documented input: a path, read by cv2.imread (BGR)
     assert real.detect(arr) == from_file
     faces = [d["score"] for d in from_file if d["class"] == "FACE_FEMALE"]
-    assert faces and max(faces) > 0.5  # measured 0.720
+    assert faces and max(faces) == pytest.approx(0.720, abs=0.02)  # measured 0.720; margin for onnxruntime builds
 
 
 class FakeDetector:
