@@ -7,8 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+
+import numpy as np
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -17,8 +21,122 @@ from qimage.datapipe import labels as L
 from qimage.datapipe.pipeline import PAIR_FIELDS, _atomic_write
 from qimage.datapipe.process import Plan
 
-LIGHT = ["id", "path", "size_bytes", "width", "height", "stage", "filter", "reason", "reasons", "score", "phash", "passed_later",
+LIGHT = ["path", "size_bytes", "width", "height", "stage", "filter", "reason", "reasons", "score", "phash", "passed_later",
          "lang", "category", "bucket", "has_caption", "synthetic", "ocr", "ocr_text", "target_path", "edit"]
+
+
+SHARED = {"filter", "lang", "category", "bucket", "ocr"}  # few distinct values: one string object each
+
+
+class Rows:
+    """The small columns of every shard, held as columns: numbers in numpy arrays (null as NaN; shards never store
+    NaN), the few-valued strings interned. A dict per row cost 5.3 KB at 20,000 images; this is what dedup needs
+    (hash, path, OCR text) and a few bytes per score. ``rows[i]`` reads and writes row i like the dict it replaced."""
+
+    def __init__(self, tables: list[pa.Table], extra: dict[str, pa.DataType]):
+        self.starts = np.cumsum([0] + [t.num_rows for t in tables])
+        self.n = int(self.starts[-1])
+        self.cols: dict[str, object] = {}
+        self.valid: dict[str, np.ndarray] = {}  # integer columns: null where False (int64 hashes do not fit a float)
+        schema = tables[0].schema if tables else pa.schema([])
+        for field in schema:
+            arr = pa.chunked_array([c for t in tables for c in t.column(field.name).chunks], type=field.type)
+            self._hold(field.name, field.type, arr)
+        for name, typ in extra.items():
+            self._hold(name, typ, pa.chunked_array([pa.nulls(self.n, typ)]))
+
+    def _hold(self, name: str, typ: pa.DataType, arr: pa.ChunkedArray) -> None:
+        if pa.types.is_floating(typ):
+            self.cols[name] = arr.to_numpy().astype(np.float64)
+        elif pa.types.is_integer(typ):
+            self.cols[name] = arr.fill_null(0).to_numpy().astype(np.int64)
+            self.valid[name] = arr.is_valid().to_numpy().copy()
+        elif name in SHARED:
+            self.cols[name] = [None if v is None else sys.intern(v) for v in arr.to_pylist()]
+        else:
+            self.cols[name] = arr.to_pylist()
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> "Row":
+        return Row(self, i)
+
+    def __iter__(self):
+        return (Row(self, i) for i in range(self.n))
+
+    def column(self, name: str):
+        return self.cols[name]
+
+    def shard(self, s: int) -> range:
+        return range(int(self.starts[s]), int(self.starts[s + 1]))
+
+    def get_value(self, name: str, i: int):
+        col = self.cols[name]
+        if name in self.valid:
+            return int(col[i]) if self.valid[name][i] else None
+        if isinstance(col, np.ndarray):
+            v = float(col[i])
+            return None if v != v else v
+        return col[i]
+
+    def set_value(self, name: str, i: int, v) -> None:
+        col = self.cols[name]
+        if name in self.valid:
+            self.valid[name][i] = v is not None
+            col[i] = 0 if v is None else v
+        elif isinstance(col, np.ndarray):
+            col[i] = np.nan if v is None else v
+        else:
+            col[i] = sys.intern(v) if name in SHARED and v is not None else v
+
+
+class Row(Mapping):
+    """Row i of a Rows: a read-write view, no copy."""
+
+    __slots__ = ("_rows", "_i")
+
+    def __init__(self, rows: Rows, i: int):
+        self._rows, self._i = rows, i
+
+    def __getitem__(self, key):
+        if key not in self._rows.cols:
+            raise KeyError(key)
+        return self._rows.get_value(key, self._i)
+
+    def __iter__(self):
+        return iter(self._rows.cols)
+
+    def __len__(self) -> int:
+        return len(self._rows.cols)
+
+    def __setitem__(self, key, value) -> None:
+        self._rows.set_value(key, self._i, value)
+
+    def update(self, **values) -> None:
+        for k, v in values.items():
+            self._rows.set_value(k, self._i, v)
+
+
+class DedupRow(Mapping):
+    """Row i as the duplicate filter reads it: its hash, its pixels, its OCR text as `text`."""
+
+    __slots__ = ("_row",)
+    KEYS = ("phash", "passed_later", "pixels", "size_bytes", "path", "text")
+
+    def __init__(self, row: Row):
+        self._row = row
+
+    def __getitem__(self, key):
+        if key == "pixels":
+            return self._row["width"] * self._row["height"]
+        return self._row["ocr_text" if key == "text" else key]
+
+    def __iter__(self):
+        return iter(self.KEYS)
+
+    def __len__(self) -> int:
+        return len(self.KEYS)
 
 
 def kept_schema(plan: Plan) -> pa.Schema:
@@ -42,19 +160,14 @@ def finalize(root: Path, out: Path, recipe: dict, stages: tuple[int, ...], n_sha
     work = out / "_work" / "shards"
     files = [work / f"{i:05d}.parquet" for i in range(n_shards)]
     score_cols = plan.score_columns()
-    tables = [pq.read_table(f, columns=LIGHT + score_cols) for f in files]
-    rows = [r for t in tables for r in t.to_pylist()]
-    shard_of = [i for i, t in enumerate(tables) for _ in range(t.num_rows)]
+    rows = Rows([pq.read_table(f, columns=LIGHT + score_cols) for f in files], {"weight": pa.float64()})
 
     dup = next((f for f in plan.filters if f.name == "duplicate"), None)
     if dup is not None:
         order = [f.name for f in plan.all]
         after = set(order[order.index("duplicate") + 1:])
         eligible = [i for i, r in enumerate(rows) if r["phash"] is not None and (r["filter"] is None or r["filter"] in after)]
-        view = [{"phash": rows[i]["phash"], "passed_later": rows[i]["passed_later"],
-                 "pixels": rows[i]["width"] * rows[i]["height"], "size_bytes": rows[i]["size_bytes"],
-                 "path": rows[i]["path"], "text": rows[i]["ocr_text"]} for i in eligible]
-        for k, (dist, reason) in dup.resolve(view).items():
+        for k, (dist, reason) in dup.resolve([DedupRow(rows[i]) for i in eligible]).items():
             r = rows[eligible[k]]
             same_stage = r["reasons"] if r["stage"] == 1 else []  # a later stage's failures were never final
             r.update(stage=1, filter="duplicate", reason=reason, score=dist, score_duplicate=dist,
@@ -74,17 +187,17 @@ def finalize(root: Path, out: Path, recipe: dict, stages: tuple[int, ...], n_sha
     kschema = kept_schema(plan)
     expected = set()
     for s, f in enumerate(files):
-        mine = [i for i, sh in enumerate(shard_of) if sh == s]
-        full = pq.read_table(f, columns=["image", "caption", "meta", "ocr_text", "target_image", "target_caption",
+        mine = rows.shard(s)
+        full = pq.read_table(f, columns=["id", "image", "caption", "meta", "ocr_text", "target_image", "target_caption",
                                          "target_meta", "instruction"]).to_pylist()
-        base = mine[0] if mine else 0
+        base = mine.start
         kept, rej = [], []
         for i in mine:
             r = rows[i]
             if r["filter"] is None:
                 kept.append({**r, **full[i - base]})
             else:
-                rej.append(r)
+                rej.append({**r, "id": full[i - base]["id"]})
         name = f"part-{s:05d}.parquet"
         if kept:
             _atomic_write(pa.Table.from_pylist(kept, schema=kschema), out / "kept" / name)
@@ -99,7 +212,7 @@ def finalize(root: Path, out: Path, recipe: dict, stages: tuple[int, ...], n_sha
 
     from qimage.datapipe.report import build_report, write_html
 
-    thumbs = _thumbs(files, rows, shard_of, int(recipe["run"]["thumbnails_per_filter"]))
+    thumbs = _thumbs(files, rows, int(recipe["run"]["thumbnails_per_filter"]))
     report = build_report(root, out, recipe, plan, stages, rows, warnings, seconds)
     report["timing"] = {**(timing or {}), "finalize_s": round(time.time() - t_final, 3)}
     (out / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
@@ -107,7 +220,7 @@ def finalize(root: Path, out: Path, recipe: dict, stages: tuple[int, ...], n_sha
     return report
 
 
-def _quality_quota(quota, rows: list[dict]) -> None:
+def _quality_quota(quota, rows: Rows) -> None:
     """Stage 7: each kept row's quality score, and the rows past their category's quota rejected."""
     kept_idx = [i for i, r in enumerate(rows) if r["filter"] is None]
     scores, rejected = quota.resolve([rows[i] for i in kept_idx])
@@ -135,22 +248,23 @@ def thumbnail_of(data: bytes, side: int = 96) -> bytes | None:
         return None
 
 
-def _thumbs(files, rows, shard_of, per_filter: int) -> dict[str, list[tuple[dict, bytes | None]]]:
+def _thumbs(files, rows: Rows, per_filter: int) -> dict[str, list[tuple[dict, bytes | None]]]:
     """Up to per_filter rejected examples per filter (first by path, so reruns show the same ones)."""
     chosen: dict[str, list[int]] = {}
-    for i in sorted(range(len(rows)), key=lambda i: rows[i]["path"]):
-        f = rows[i]["filter"]
+    paths, filters = rows.column("path"), rows.column("filter")
+    for i in sorted(range(len(rows)), key=paths.__getitem__):
+        f = filters[i]
         if f is not None and len(chosen.setdefault(f, [])) < per_filter:
             chosen[f].append(i)
     need: dict[int, set[int]] = {}
     for idx in chosen.values():
         for i in idx:
-            need.setdefault(shard_of[i], set()).add(i)
+            need.setdefault(int(np.searchsorted(rows.starts, i, side="right")) - 1, set()).add(i)
     got: dict[int, bytes | None] = {}
     for s, idx in need.items():
         t = pq.read_table(files[s], columns=["thumb", "image"])
         thumbs, images = t.column("thumb").to_pylist(), t.column("image")
-        base = shard_of.index(s)
+        base = rows.shard(s).start
         for i in idx:
             got[i] = thumbs[i - base]
             if got[i] is None and images[i - base].is_valid:  # rejected in the global pass: thumbnail it now

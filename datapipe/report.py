@@ -42,11 +42,13 @@ def _hist(values: list[float], marks: list[float], rejected: list[bool]) -> dict
             "kept": (counts - rejected_counts).tolist(), "rejected": rejected_counts.tolist()}
 
 
-def build_report(root: Path, out: Path, recipe: dict, plan, stages, rows: list[dict], warnings: list[str],
+def build_report(root: Path, out: Path, recipe: dict, plan, stages, rows, warnings: list[str],
                  seconds: float) -> dict:
+    """rows: finalize's Rows (columns, with a row view per index)."""
     n = len(rows)
-    rejected = [r for r in rows if r["filter"] is not None]
-    kept = [r for r in rows if r["filter"] is None]
+    is_rejected = np.array([f is not None for f in rows.column("filter")], dtype=bool)
+    rejected = [rows[i] for i in np.flatnonzero(is_rejected)]
+    kept = [rows[i] for i in np.flatnonzero(~is_rejected)]
     by_filter = Counter(r["filter"] for r in rejected)
     failing = Counter(x.split(":")[0] for r in rejected for x in (r["reasons"] or []))
     active = {f.name for f in plan.filters}
@@ -54,15 +56,15 @@ def build_report(root: Path, out: Path, recipe: dict, plan, stages, rows: list[d
     for s in range(1, 8):
         filters = []
         for f in [f for f in plan.all if f.stage == s]:
-            col = f"score_{f.name}"
-            measured = [r for r in rows if r.get(col) is not None and not math.isnan(r[col])]
-            vals = [r[col] for r in measured]
+            col = rows.column(f"score_{f.name}")  # NaN: not measured
+            measured = ~np.isnan(col)
+            vals = col[measured].tolist()
             marks = [v for _, v in f.thresholds()]
             status = "on" if f.name in active else ("off" if not f.enabled else
                                                    "outside --stages" if s not in stages else "skipped")
             filters.append({"name": f.name, "status": status, "rejected": by_filter.get(f.name, 0),
                             "failed": failing.get(f.name, 0), "scored": len(vals), "thresholds": dict(f.thresholds()),
-                            "histogram": _hist(vals, marks, [r["filter"] is not None for r in measured]) if vals else None,
+                            "histogram": _hist(vals, marks, is_rejected[measured]) if vals else None,
                             "reasons": dict(Counter(r["reason"].split(":")[0].split(" (")[0]
                                                     for r in rejected if r["filter"] == f.name).most_common(8))
                             if f.name == "broken_file" else {}})
