@@ -64,30 +64,38 @@ def read_pairs(src, name: str = "") -> list[Record]:
 
 
 def _folder_pairs(root: Path) -> list[Record]:
+    """The edit pairs of a folder of samples, by the data pipeline's own reading of the convention
+    (qimage.datapipe.pairs: the declared target, resolved against the source's folder; the pair's instruction)."""
+    from PIL import Image
+
+    from qimage.datapipe.pairs import declared_target, edit_info, resolve_target
+
     records = []
     for meta_file in sorted(root.glob("*.json")):
-        try:
-            meta = json.loads(meta_file.read_text(encoding="utf-8"))
-        except ValueError:
-            continue
-        edit = meta.get("edit") if isinstance(meta, dict) else None
-        if not isinstance(edit, dict) or "target" not in edit:
+        raw = meta_file.read_bytes()
+        declared = declared_target(raw)
+        if declared is None:
             continue
         source = next((meta_file.with_suffix(s) for s in IMAGE_SUFFIXES if meta_file.with_suffix(s).is_file()), None)
-        target = root / edit["target"]
+        rel, why = resolve_target(meta_file.name, declared)
+        if why is not None:
+            raise UserError(f"{meta_file}: {why}")
+        target = root / rel
         if source is None or not target.is_file():
             raise UserError(f"{meta_file}: edit pair without its {'source' if source is None else 'target'} image")
-        from PIL import Image
-
         with Image.open(source) as a, Image.open(target) as b:
             if a.size != b.size:
                 raise UserError(f"{meta_file}: source {a.size} and target {b.size} differ in size")
             w, h = a.size
+        meta = json.loads(raw.decode("utf-8", errors="replace"))
         tmeta_file = target.with_suffix(".json")
         tmeta = json.loads(tmeta_file.read_text(encoding="utf-8")) if tmeta_file.is_file() else {}
-        records.append(Record(source.stem, edit["instruction"], w, h, path=str(source), meta=meta,
+        _, instruction = edit_info(meta, tmeta)
+        if not instruction:
+            raise UserError(f"{meta_file}: edit pair without an instruction")
+        records.append(Record(source.stem, instruction, w, h, path=str(source), meta=meta,
                               target=Record(source.stem + "/target", "", w, h, path=str(target), meta=tmeta),
-                              instruction=edit["instruction"]))
+                              instruction=instruction))
     return records
 
 

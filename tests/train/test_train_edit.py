@@ -50,6 +50,30 @@ def test_pairs_are_read_with_instruction_and_target(pairs_dir):
     assert all(r.caption.startswith(("Change the text to", "Make the text", "Make the background")) for r in recs)
 
 
+def test_folder_pairs_follow_the_data_pipelines_convention(tmp_path):
+    """The trainer reads a folder as qimage.datapipe.pairs does: the target's instruction stands in for a source
+    without one, and a target outside the folder or a pair with no instruction is a one-line error."""
+    import json
+
+    from PIL import Image
+
+    from qimage.train.config import Source
+
+    (tmp_path / "edits").mkdir()
+    for name in ("a.png", "edits/a.png"):
+        Image.new("RGB", (64, 64), "white").save(tmp_path / name)
+    (tmp_path / "edits" / "a.json").write_text(json.dumps({"edit": {"instruction": "Make the background red."}}))
+    (tmp_path / "a.json").write_text(json.dumps({"edit": {"target": "edits/a.png"}}))
+    (rec,) = read_pairs(Source(path=str(tmp_path)))
+    assert rec.instruction == rec.caption == "Make the background red." and rec.target.path == str(tmp_path / "edits/a.png")
+    (tmp_path / "edits" / "a.json").write_text("{}")
+    with pytest.raises(UserError, match="a.json: edit pair without an instruction"):
+        read_pairs(Source(path=str(tmp_path)))
+    (tmp_path / "a.json").write_text(json.dumps({"edit": {"target": "../a.png", "instruction": "x"}}))
+    with pytest.raises(UserError, match="outside the input folder"):
+        read_pairs(Source(path=str(tmp_path)))
+
+
 def test_starts_from_the_text_to_image_transformer(tmp_path, edit_init, tiny_model_dir, pairs_dir):
     from qimage.model_dir import load_components
 
