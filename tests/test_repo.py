@@ -19,3 +19,16 @@ def test_namespaced_packages_resolve_to_top_level_folders():
     for name, folder in [("qimage.synth", "synth"), ("qimage.datapipe", "datapipe"), ("qimage.train", "train")]:
         mod = importlib.import_module(name)
         assert Path(mod.__file__).resolve().parent == ROOT / folder
+
+
+def test_shipped_toys_are_package_data_and_no_glob_is_dangling():
+    """Every file of the shipped toys matches a package-data glob of the qimage package (a wheel would otherwise ship
+    a model directory without its weights), and each of those globs matches a file."""
+    import tomllib
+
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["qimage"]
+    pkg = ROOT / "qimage"
+    matched = {g: {p for p in pkg.glob(g) if p.is_file()} for g in globs}
+    assert all(matched.values()), [g for g, m in matched.items() if not m]
+    shipped = {p for toy in ("toy", "toy-edit") for p in (pkg / toy).rglob("*") if p.is_file()}
+    assert shipped and shipped <= set().union(*matched.values()), sorted(shipped - set().union(*matched.values()))

@@ -55,11 +55,11 @@ def test_position_rule_flips_with_a_mirrored_image():
 
 def test_eval_command_writes_json_and_table(tmp_path, tiny_model_dir, capsys):
     out = tmp_path / "e.json"
-    code = main(["eval", "--model", str(tiny_model_dir), "-o", str(out), "--words", "2", "--scenes", "2",
-                 "--steps", "2", "--size", "64x64"])
+    code = main(["eval", "--model", str(tiny_model_dir), "-o", str(out), "--words", "2", "--nonwords", "2",
+                 "--scenes", "2", "--steps", "2", "--size", "64x64"])
     assert code == 0
     report = json.loads(out.read_text())
-    assert len(report["words"]) == 2 and len(report["scenes"]) == 2
+    assert len(report["words"]) == 2 and len(report["scenes"]) == 2 and len(report["nonwords"]) == 2
     assert set(report["summary"]) >= {"ocr_exact", "char_acc", "scenes"}
     assert "ocr_exact" in capsys.readouterr().out
     assert out.with_suffix(".words.png").is_file()

@@ -16,9 +16,9 @@ def test_recipe_runs_steps_skips_finished_ones_and_names_the_failure(tmp_path, c
     rec = _write(tmp_path / "r.yaml", f"""
 out: {tmp_path}/run
 steps:
-  - {{name: init, run: init {tmp_path}/m --preset tiny, creates: {tmp_path}/m/model_index.json}}
-  - {{name: bad, run: generate x --model {tmp_path}/missing -o {tmp_path}/x.png}}
-""")
+  - {{name: init, run: synth words -n 1 -o {tmp_path}/w --size 128x64, creates: {tmp_path}/w/manifest.json}}
+  - {{name: bad, run: synth words -n 0 -o {tmp_path}/x}}
+""")  # synth's steps: the runner is under test, and synth starts in a second where a model command takes ten
     assert main(["train", "recipe", str(rec)]) == 2
     err = capsys.readouterr().err
     lines = err.strip().splitlines()  # capsys sees the recipe's own stderr (the step's process writes to the fd)
