@@ -29,9 +29,10 @@ SHARED = {"filter", "lang", "category", "bucket", "ocr"}  # few distinct values:
 
 
 class Rows:
-    """The small columns of every shard, held as columns: numbers in numpy arrays (null as NaN; shards never store
-    NaN), the few-valued strings interned. A dict per row cost 5.3 KB at 20,000 images; this is what dedup needs
-    (hash, path, OCR text) and a few bytes per score. ``rows[i]`` reads and writes row i like the dict it replaced."""
+    """The small columns of every shard, held as columns so that the driver's memory grows only by what dedup needs
+    (hash, path, OCR text) and a few bytes per score: numbers in numpy arrays (float null as NaN, which shards never
+    store; integers with a validity mask), the few-valued strings interned. ``rows[i]`` reads and writes row i as a
+    mapping, with the values pyarrow's to_pylist would give."""
 
     def __init__(self, tables: list[pa.Table], extra: dict[str, pa.DataType]):
         self.starts = np.cumsum([0] + [t.num_rows for t in tables])
@@ -115,7 +116,7 @@ class Row(Mapping):
 
     def update(self, **values) -> None:
         for k, v in values.items():
-            self._rows.set_value(k, self._i, v)
+            self[k] = v
 
 
 class DedupRow(Mapping):
