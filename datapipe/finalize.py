@@ -6,20 +6,18 @@ Its outputs are a pure function of the shard files, so a run killed here simply 
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from collections.abc import Mapping
-from pathlib import Path
 
 import numpy as np
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from qimage.datapipe import labels as L
-from qimage.datapipe.pipeline import PAIR_FIELDS, _atomic_write
+from qimage.datapipe.pipeline import PAIR_FIELDS, shard_file
 from qimage.datapipe.process import Plan
+from qimage.datapipe.storage import open_store
 
 LIGHT = ["path", "size_bytes", "width", "height", "stage", "filter", "reason", "reasons", "score", "phash", "passed_later",
          "lang", "category", "bucket", "has_caption", "synthetic", "ocr", "ocr_text", "target_path", "edit"]
@@ -154,14 +152,15 @@ REJECTED_SCHEMA = pa.schema([("id", pa.string()), ("path", pa.string()), ("stage
                              ("target_path", pa.string())])  # an edit pair's target, rejected with its source
 
 
-def finalize(root: Path, out: Path, recipe: dict, stages: tuple[int, ...], n_shards: int, warnings: list[str],
+def finalize(root, out, recipe: dict, stages: tuple[int, ...], n_shards: int, warnings: list[str],
              seconds: float, timing: dict | None = None) -> dict:
+    """`root`, `out`: the input and output locations (folders, URIs or storage.Store)."""
     t_final = time.time()
+    root, out = open_store(root), open_store(out)
     plan = Plan(recipe, stages, dry=True)
-    work = out / "_work" / "shards"
-    files = [work / f"{i:05d}.parquet" for i in range(n_shards)]
+    files = [shard_file(i) for i in range(n_shards)]
     score_cols = plan.score_columns()
-    rows = Rows([pq.read_table(f, columns=LIGHT + score_cols) for f in files], {"weight": pa.float64()})
+    rows = Rows([out.read_table(f, columns=LIGHT + score_cols) for f in files], {"weight": pa.float64()})
 
     dup = next((f for f in plan.filters if f.name == "duplicate"), None)
     if dup is not None:
@@ -183,13 +182,13 @@ def finalize(root: Path, out: Path, recipe: dict, stages: tuple[int, ...], n_sha
     for i, x in zip(kept_idx, w):
         rows[i]["weight"] = x
 
-    (out / "kept").mkdir(parents=True, exist_ok=True)
-    (out / "rejected").mkdir(parents=True, exist_ok=True)
+    out.makedirs("kept")
+    out.makedirs("rejected")
     kschema = kept_schema(plan)
     expected = set()
     for s, f in enumerate(files):
         mine = rows.shard(s)
-        full = pq.read_table(f, columns=["id", "image", "caption", "meta", "ocr_text", "target_image", "target_caption",
+        full = out.read_table(f, columns=["id", "image", "caption", "meta", "ocr_text", "target_image", "target_caption",
                                          "target_meta", "instruction"]).to_pylist()
         base = mine.start
         kept, rej = [], []
@@ -201,23 +200,23 @@ def finalize(root: Path, out: Path, recipe: dict, stages: tuple[int, ...], n_sha
                 rej.append({**r, "id": full[i - base]["id"]})
         name = f"part-{s:05d}.parquet"
         if kept:
-            _atomic_write(pa.Table.from_pylist(kept, schema=kschema), out / "kept" / name)
-            expected.add(("kept", name))
+            out.write_table(f"kept/{name}", pa.Table.from_pylist(kept, schema=kschema))
+            expected.add(f"kept/{name}")
         if rej:
-            _atomic_write(pa.Table.from_pylist(rej, schema=REJECTED_SCHEMA), out / "rejected" / name)
-            expected.add(("rejected", name))
+            out.write_table(f"rejected/{name}", pa.Table.from_pylist(rej, schema=REJECTED_SCHEMA))
+            expected.add(f"rejected/{name}")
     for sub in ("kept", "rejected"):  # stale parts of an earlier, differently decided run
-        for p in (out / sub).glob("*.parquet"):
-            if (sub, p.name) not in expected:
-                os.remove(p)
+        for rel in out.files(sub, recursive=False):
+            if rel.endswith(".parquet") and rel not in expected:
+                out.remove(rel)
 
-    from qimage.datapipe.report import build_report, write_html
+    from qimage.datapipe.report import build_report, html_page
 
-    thumbs = _thumbs(files, rows, int(recipe["run"]["thumbnails_per_filter"]))
-    report = build_report(root, out, recipe, plan, stages, rows, warnings, seconds)
+    thumbs = _thumbs(out, files, rows, int(recipe["run"]["thumbnails_per_filter"]))
+    report = build_report(root.name, out.name, recipe, plan, stages, rows, warnings, seconds)
     report["timing"] = {**(timing or {}), "finalize_s": round(time.time() - t_final, 3)}
-    (out / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
-    write_html(out / "report.html", report, thumbs, recipe)
+    out.write_text("report.json", json.dumps(report, indent=1, ensure_ascii=False))
+    out.write_text("report.html", html_page(report, thumbs, recipe))
     return report
 
 
@@ -249,7 +248,7 @@ def thumbnail_of(data: bytes, side: int = 96) -> bytes | None:
         return None
 
 
-def _thumbs(files, rows: Rows, per_filter: int) -> dict[str, list[tuple[dict, bytes | None]]]:
+def _thumbs(out, files, rows: Rows, per_filter: int) -> dict[str, list[tuple[dict, bytes | None]]]:
     """Up to per_filter rejected examples per filter (first by path, so reruns show the same ones)."""
     chosen: dict[str, list[int]] = {}
     paths, filters = rows.column("path"), rows.column("filter")
@@ -263,7 +262,7 @@ def _thumbs(files, rows: Rows, per_filter: int) -> dict[str, list[tuple[dict, by
             need.setdefault(int(np.searchsorted(rows.starts, i, side="right")) - 1, set()).add(i)
     got: dict[int, bytes | None] = {}
     for s, idx in need.items():
-        t = pq.read_table(files[s], columns=["thumb", "image"])
+        t = out.read_table(files[s], columns=["thumb", "image"])
         thumbs, images = t.column("thumb").to_pylist(), t.column("image")
         base = rows.shard(s).start
         for i in idx:

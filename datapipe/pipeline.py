@@ -3,8 +3,7 @@
 Flow
   1. discover every input file (sorted: the same folder always gives the same plan) and cut it into shards;
   2. per shard, one Ray task reads bytes, decodes and scores each row (qimage.datapipe.process) and writes
-     OUT/_work/shards/NNNNN.parquet through a temporary name and an atomic rename: a shard file exists complete or
-     not at all, which is what makes resume exact (a restarted run skips shards whose file exists, so nothing is
+     OUT/_work/shards/NNNNN.parquet atomically (qimage.datapipe.storage): a shard file exists complete or not at all, which is what makes resume exact (a restarted run skips shards whose file exists, so nothing is
      recomputed, duplicated or lost);
   3. the global pass (driver, no pixels): near-duplicates across all shards, rebalancing weights, then one kept
      and one rejected Parquet file per shard, report.json and report.html.
@@ -17,21 +16,19 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import shutil
 import time
-from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from qimage.datapipe import recipe as R
 from qimage.datapipe.cluster import init_ray, sweep
 from qimage.datapipe.pairs import EDIT_ERROR, PATH_KEYS
 from qimage.datapipe.process import Plan, process_file
 from qimage.datapipe.sample import discover
+from qimage.datapipe.storage import open_store
 from qimage.errors import UserError
 
+MANIFEST, SHARDS = "_work/manifest.json", "_work/shards"  # inside the output
 STATE_VERSION = 2  # 2: edit pairs (shards carry the target columns)
 STAGE_NAMES = {1: "Initial curation (256p)", 2: "Image quality", 3: "Image-text alignment", 4: "Text rendering",
                5: "High resolution (640p)", 6: "Category balance and portraits", 7: "Balanced multi-scale"}
@@ -78,18 +75,19 @@ def _plan(recipe: dict, stages: tuple[int, ...]) -> Plan:
     return _PLANS[key]
 
 
-def _atomic_write(table: pa.Table, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+def shard_file(shard: int) -> str:
+    return f"{SHARDS}/{shard:05d}.parquet"
 
 
-def run_shard(shard: int, files: list[str], sidecars: dict, root: str, work: str, recipe: dict,
+def run_shard(shard: int, files: list[str], sidecars: dict, root: str, out: str, recipe: dict,
               stages: tuple[int, ...]) -> dict:
+    """Score one shard and write it atomically. `root`, `out`: the input and output locations (paths or URIs),
+    opened here so that each Ray worker reaches them with its own node's credentials."""
     cpu = time.process_time()
     plan = _plan(recipe, stages)
-    rows = [process_file(plan, Path(root), rel, sidecars.get(rel, {}), 96) for rel in files]
-    _atomic_write(pa.Table.from_pylist(rows, schema=shard_schema(plan)), Path(work) / "shards" / f"{shard:05d}.parquet")
+    store = open_store(root)
+    rows = [process_file(plan, store, rel, sidecars.get(rel, {}), 96) for rel in files]
+    open_store(out).write_table(shard_file(shard), pa.Table.from_pylist(rows, schema=shard_schema(plan)))
     return {"shard": shard, "n": len(rows), "rejected": sum(r["filter"] is not None for r in rows),
             "cpu_s": time.process_time() - cpu}
 
@@ -112,18 +110,23 @@ def shard_schema(plan: Plan) -> pa.Schema:
 
 
 # -- the run -----------------------------------------------------------------------------------------------------
-def _fingerprint_inputs(root: Path, inputs: list[str], sidecars: dict[str, dict[str, str]]) -> str:
+def _fingerprint_inputs(root, inputs: list[str], sidecars: dict[str, dict[str, str]]) -> str:
     """Paths, sizes and mtimes of every input and its caption/metadata sidecars (an edit pair's target and its
     sidecars too): a resume must not mix old and new captions, so an edited sidecar changes the fingerprint just as
-    an edited image does."""
-    h = hashlib.sha256()
+    an edited image does. `root`: a folder, a URI or a storage.Store."""
+    lines, paths = [], []
     for rel in inputs:
         cars = sidecars.get(rel, {})
         if EDIT_ERROR in cars:
-            h.update(f"{rel}\0{cars[EDIT_ERROR]}\n".encode("utf-8", "surrogateescape"))
+            lines.append((f"{rel}\0{cars[EDIT_ERROR]}", None))
         for path in (rel, *sorted(v for k, v in cars.items() if k in PATH_KEYS)):
-            st = (root / path).stat()
-            h.update(f"{path}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8", "surrogateescape"))
+            lines.append((path, len(paths)))
+            paths.append(path)
+    stats = open_store(root).stats(paths)  # one call: an object store answers a listing, not a request per file
+    h = hashlib.sha256()
+    for text, k in lines:
+        line = text if k is None else f"{text}\0{stats[k][0]}\0{stats[k][1]}"
+        h.update(f"{line}\n".encode("utf-8", "surrogateescape"))
     return h.hexdigest()[:16]
 
 
@@ -131,41 +134,37 @@ def run(input_dir, out_dir, recipe_path=None, stages="1-7", address=None, overwr
         log=print) -> dict:
     t0 = time.time()
     sweep()  # an earlier run killed with -9 left Ray processes behind, whether or not this one needs Ray
-    root = Path(input_dir).expanduser().resolve()
-    out = Path(out_dir).expanduser().resolve()
+    root, out = open_store(input_dir), open_store(out_dir)
     if not root.is_dir():
         raise UserError(f"input folder not found: {input_dir}")
-    if out == root:
+    if root.contains(out) and out.contains(root):
         raise UserError("the output folder must differ from the input folder")
     st = parse_stages(stages)
     recipe = R.load(recipe_path)
     inputs, sidecars = discover(root)
-    if out.is_relative_to(root):  # outputs written inside the input tree are not inputs on a rerun
-        inside = out.relative_to(root).as_posix() + "/"
+    if root.contains(out):  # outputs written inside the input tree are not inputs on a rerun
+        inside = root.relative(out) + "/"
         inputs = [p for p in inputs if not p.startswith(inside)]
     if not inputs:
         raise UserError(f"no files under {input_dir}")
 
-    work = out / "_work"
-    manifest = {"version": STATE_VERSION, "input": str(root), "inputs": len(inputs),
+    manifest = {"version": STATE_VERSION, "input": root.name, "inputs": len(inputs),
                 "inputs_fingerprint": _fingerprint_inputs(root, inputs, sidecars), "recipe": R.fingerprint(recipe),
                 "stages": stages_text(st), "shard_size": int(recipe["run"]["shard_size"])}
-    mpath = work / "manifest.json"
-    if mpath.exists():
-        old = json.loads(mpath.read_text())
-        if old != manifest:
-            if not overwrite:
-                diff = ", ".join(k for k in manifest if old.get(k) != manifest[k])
-                raise UserError(f"{out} holds a run with different {diff}; use another output folder or --overwrite")
-    if overwrite or not mpath.exists():
+    old = json.loads(out.read_text(MANIFEST)) if out.exists(MANIFEST) else None
+    if old is not None and old != manifest and not overwrite:
+        diff = ", ".join(k for k in manifest if old.get(k) != manifest[k])
+        raise UserError(f"{out.name} holds a run with different {diff}; use another output folder or --overwrite")
+    if overwrite or old is None:
         for sub in ("_work", "kept", "rejected"):
-            shutil.rmtree(out / sub, ignore_errors=True)
-    (work / "shards").mkdir(parents=True, exist_ok=True)
-    mpath.write_text(json.dumps(manifest, indent=1))
+            out.remove_tree(sub)
+    out.makedirs(SHARDS)
+    out.write_text(MANIFEST, json.dumps(manifest, indent=1))
 
     size = manifest["shard_size"]
     shards = [(i, inputs[j:j + size]) for i, j in enumerate(range(0, len(inputs), size))]
-    pending = [(i, f) for i, f in shards if not (work / "shards" / f"{i:05d}.parquet").exists()]
+    written = set(out.files(SHARDS, recursive=False))
+    pending = [(i, f) for i, f in shards if shard_file(i) not in written]
     done_files = len(inputs) - sum(len(f) for _, f in pending)
     warnings = Plan(recipe, st, dry=True).warnings
     for w in warnings:
@@ -175,7 +174,7 @@ def run(input_dir, out_dir, recipe_path=None, stages="1-7", address=None, overwr
     t1 = time.time()
     worker_cpu, nodes = 0.0, {}
     if pending:
-        worker_cpu, nodes = _score(pending, sidecars, root, work, recipe, st, address, len(inputs), done_files, progress)
+        worker_cpu, nodes = _score(pending, sidecars, root, out, recipe, st, address, len(inputs), done_files, progress)
     from qimage.datapipe.finalize import finalize
 
     timing = {"scoring_s": round(time.time() - t1, 3), "scored_files": len(inputs) - done_files,
@@ -185,7 +184,7 @@ def run(input_dir, out_dir, recipe_path=None, stages="1-7", address=None, overwr
     return report
 
 
-def _score(pending, sidecars, root, work, recipe, st, address, total, done, progress) -> tuple[float, dict]:
+def _score(pending, sidecars, root, out, recipe, st, address, total, done, progress) -> tuple[float, dict]:
     """Score the pending shards; returns the CPU seconds the tasks spent (for the report and the benchmark) and
     how many shards each Ray node scored."""
     from tqdm import tqdm
@@ -206,8 +205,8 @@ def _score(pending, sidecars, root, work, recipe, st, address, total, done, prog
 
     def score(row: dict) -> dict:
         files = json.loads(row["files"])
-        out = run_shard(int(row["shard"]), files, cars, str(root), str(work), recipe, st)
-        return {**out, "node": ray.get_runtime_context().get_node_id()}
+        done = run_shard(int(row["shard"]), files, cars, root.uri, out.uri, recipe, st)
+        return {**done, "node": ray.get_runtime_context().get_node_id()}
 
     ds = ray.data.from_items(items, override_num_blocks=len(items)).map(score, num_cpus=float(recipe["run"]["task_cpus"]))
     cpu, nodes = 0.0, {}

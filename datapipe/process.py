@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from pathlib import Path
 
 from qimage.datapipe import labels as L
 from qimage.datapipe import pairs as P
@@ -15,6 +14,7 @@ from qimage.datapipe.filters import Filter, Verdict, load_all
 from qimage.datapipe.filters.duplicate import phash, to_signed
 from qimage.datapipe.ocr import language, run_ocr
 from qimage.datapipe.sample import Sample
+from qimage.datapipe.storage import Store, open_store
 
 ALWAYS_FOR_SYNTHETIC = ("broken_file", "duplicate")
 
@@ -67,35 +67,42 @@ class Plan:
         return f.stage >= self.synthetic_from or f.name in ALWAYS_FOR_SYNTHETIC
 
 
-def read_sidecar(root: Path, rel: str | None) -> str | None:
+def read_sidecar(store: Store, rel: str | None) -> str | None:
     if rel is None:
         return None
     try:
-        return (root / rel).read_bytes().decode("utf-8", errors="replace").strip()
+        return store.read_bytes(rel).decode("utf-8", errors="replace").strip()
     except OSError:
         return None
 
 
-def read_input(root: Path, rel: str) -> tuple[bytes, str | None]:
+def read_input(store: Store, rel: str) -> tuple[bytes, str | None]:
     """(bytes, None), or (b"", why the file cannot be read)."""
     try:
-        return (root / rel).read_bytes(), None
+        return store.read_bytes(rel), None
     except OSError as e:
-        return b"", f"cannot read: {e.strerror or e}"
+        return b"", f"cannot read: {_why(e)}"
 
 
-def process_file(plan: Plan, root: Path, rel: str, sidecars: dict[str, str], thumb_side: int = 96) -> dict:
-    """Never raises for bad input: every failure becomes a rejection with a reason.
+def _why(e: OSError) -> str:
+    text = e.strerror or str(e).strip()  # the OS's reason locally; an object store's message is several lines
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+def process_file(plan: Plan, root, rel: str, sidecars: dict[str, str], thumb_side: int = 96) -> dict:
+    """Never raises for bad input: every failure becomes a rejection with a reason. `root`: a folder, a URI or a
+    qimage.datapipe.storage.Store.
 
     An edit pair (sidecars with `target` or `edit_error`, see qimage.datapipe.pairs) is one row: the filters score
     the source, edit_pair checks the target, and a kept row also ships the target's bytes."""
-    data, read_error = read_input(root, rel)
-    s = Sample(root, rel, data, read_sidecar(root, sidecars.get("txt")), read_sidecar(root, sidecars.get("json")), 0)
+    store = open_store(root)
+    data, read_error = read_input(store, rel)
+    s = Sample(root, rel, data, read_sidecar(store, sidecars.get("txt")), read_sidecar(store, sidecars.get("json")), 0)
     target_rel = sidecars.get(P.TARGET)
     if target_rel is not None:
-        t_data, t_error = read_input(root, target_rel)
-        s.target = Sample(root, target_rel, t_data, read_sidecar(root, sidecars.get(P.TARGET_TXT)),
-                          read_sidecar(root, sidecars.get(P.TARGET_JSON)), 0)
+        t_data, t_error = read_input(store, target_rel)
+        s.target = Sample(root, target_rel, t_data, read_sidecar(store, sidecars.get(P.TARGET_TXT)),
+                          read_sidecar(store, sidecars.get(P.TARGET_JSON)), 0)
         s.target.read_error = t_error
     s.edit_error = sidecars.get(P.EDIT_ERROR)
     if target_rel is not None or s.edit_error:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import math
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import yaml
@@ -42,7 +41,7 @@ def _hist(values: list[float], marks: list[float], rejected: list[bool]) -> dict
             "kept": (counts - rejected_counts).tolist(), "rejected": rejected_counts.tolist()}
 
 
-def build_report(root: Path, out: Path, recipe: dict, plan, stages, rows, warnings: list[str],
+def build_report(root: str, out: str, recipe: dict, plan, stages, rows, warnings: list[str],
                  seconds: float) -> dict:
     """rows: finalize's Rows (columns, with a row view per index)."""
     n = len(rows)
@@ -81,7 +80,7 @@ def build_report(root: Path, out: Path, recipe: dict, plan, stages, rows, warnin
     pairs = [r for r in rows if r.get("edit") is not None]
     targets = sum(r.get("target_path") is not None for r in rows)
     return {
-        "input": str(root), "output": str(out), "stages": stages_text(stages),
+        "input": root, "output": out, "stages": stages_text(stages),
         "counts": {"inputs": n, "kept": len(kept), "rejected": len(rejected), "conserved": len(kept) + len(rejected) == n,
                    "failing_filters": dict(failing.most_common()),  # every filter a rejected sample failed, not only the first
                    "filter_errors": errors, "missing_caption": sum(not r["has_caption"] for r in rows),
@@ -140,10 +139,11 @@ def _pairs_line(c: dict) -> str:
     return f'{c["files"]} files; {p["inputs"]} edit pairs ({p["kept"]} kept)'
 
 
-def write_html(path: Path, rep: dict, thumbs: dict, recipe: dict) -> None:
+def html_page(rep: dict, thumbs: dict, recipe: dict) -> str:
+    """report.html: self-contained (plots and thumbnails inline)."""
     plots = {f["name"]: base64.b64encode(plot_histogram(f["histogram"], f["thresholds"], f["name"])).decode()
              if f["histogram"] else None for s in rep["stages_detail"] for f in s["filters"]}
     page = render("report_template.html", "qimage.datapipe", rep=rep, c=rep["counts"], thumbs=thumbs, plots=plots,
                   pairs_line=_pairs_line(rep["counts"]),
                   recipe_yaml=yaml.safe_dump(recipe, sort_keys=False, allow_unicode=True))
-    path.write_text(page, encoding="utf-8")
+    return page

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import posixpath
 import warnings
 from functools import cached_property
 from pathlib import Path
@@ -217,8 +218,9 @@ def to_rgb8(im: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(im))
 
 
-def discover(root: Path) -> tuple[list[str], dict[str, dict[str, str]]]:
-    """Every file under root that is not a caption/metadata sidecar, sorted; plus each input's sidecars.
+def discover(root) -> tuple[list[str], dict[str, dict[str, str]]]:
+    """Every file under root (a folder, a URI or a qimage.datapipe.storage.Store) that is not a caption/metadata
+    sidecar, sorted; plus each input's sidecars.
 
     Sidecars are not inputs, everything else is (a file that is no image gets rejected as such), so nothing under the
     root goes unaccounted. Two kinds of sidecar:
@@ -231,39 +233,48 @@ def discover(root: Path) -> tuple[list[str], dict[str, dict[str, str]]]:
     target's sidecars), or `edit_error` (a message) when the target cannot be paired.
     """
     from qimage.datapipe.pairs import pair_edits
+    from qimage.datapipe.storage import open_store
 
-    files = sorted(p for p in root.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
-    by_stem: dict[tuple[Path, str], list[Path]] = {}
-    for p in files:
-        by_stem.setdefault((p.parent, p.stem), []).append(p)
+    store = open_store(root)
+    files = store.files()
+    by_stem: dict[tuple[str, str], list[str]] = {}
+    for rel in files:
+        by_stem.setdefault(_stem_key(rel), []).append(rel)
     inputs: list[str] = []
     sidecars: dict[str, dict[str, str]] = {}
-    for p in files:
-        group = by_stem[(p.parent, p.stem)]
-        primaries = [q for q in group if q.suffix.lower() not in SIDECAR_EXTS]
-        if p.suffix.lower() in SIDECAR_EXTS and primaries:
+    for rel in files:
+        group = by_stem[_stem_key(rel)]
+        primaries = [q for q in group if _suffix(q) not in SIDECAR_EXTS]
+        if _suffix(rel) in SIDECAR_EXTS and primaries:
             continue
-        if p.name == SYNTH_MANIFEST and synth_manifest(p):
+        if posixpath.basename(rel) == SYNTH_MANIFEST and synth_manifest(store, rel):
             continue
-        rel = p.relative_to(root).as_posix()
         inputs.append(rel)
-        cars = {q.suffix.lower()[1:]: q.relative_to(root).as_posix() for q in group if q.suffix.lower() in SIDECAR_EXTS and q != p}
-        if cars and p.suffix.lower() not in SIDECAR_EXTS:
+        cars = {_suffix(q)[1:]: q for q in group if _suffix(q) in SIDECAR_EXTS and q != rel}
+        if cars and _suffix(rel) not in SIDECAR_EXTS:
             sidecars[rel] = cars
-    rels = {p.relative_to(root).as_posix() for p in files}
-    inputs = pair_edits(rels, inputs, sidecars, lambda rel: (root / rel).read_bytes())
+    inputs = pair_edits(set(files), inputs, sidecars, store.read_bytes)
     return inputs, sidecars
 
 
-def synth_manifest(path: Path) -> bool:
-    """True when `path` is the manifest a `qimage synth` run writes beside its samples (synth/runner.py): a JSON
-    object whose `generator` is "qimage.synth", with a `samples` list and a `count` equal to its length. Anything
-    else named manifest.json (another tool's, a truncated or edited one) stays an input and is accounted for."""
+def _suffix(rel: str) -> str:
+    return posixpath.splitext(rel)[1].lower()
+
+
+def _stem_key(rel: str) -> tuple[str, str]:
+    folder, name = posixpath.split(rel)
+    return folder, posixpath.splitext(name)[0]
+
+
+def synth_manifest(store, rel: str) -> bool:
+    """True when `rel` (in a storage.Store) is the manifest a `qimage synth` run writes beside its samples
+    (synth/runner.py): a JSON object whose `generator` is "qimage.synth", with a `samples` list and a `count` equal
+    to its length. Anything else named manifest.json (another tool's, a truncated or edited one) stays an input and
+    is accounted for."""
     try:
-        with open(path, "rb") as f:
-            if f.read(64).lstrip()[:1] != b"{":  # not JSON: do not read a large file only to reject it
-                return False
-        m = json.loads(path.read_bytes())
+        if store.read_bytes(rel, limit=64).lstrip()[:1] != b"{":  # not JSON: do not read a large file only to reject it
+            return False
+        m = json.loads(store.read_bytes(rel))
     except (OSError, ValueError):
         return False
     return (isinstance(m, dict) and m.get("generator") == "qimage.synth" and isinstance(m.get("samples"), list)

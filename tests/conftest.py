@@ -10,8 +10,6 @@ _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if _WORKERS > 1:
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _WORKERS)))
 
-# Tests that use these fixtures start Ray; so do tests marked `ray` (they start it in a subprocess).
-RAY_FIXTURES = {"ray_session", "demo_run"}
 
 
 def pytest_xdist_auto_num_workers(config):
@@ -19,13 +17,11 @@ def pytest_xdist_auto_num_workers(config):
     return max(1, min(os.cpu_count() or 1, 4))
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Every test that starts Ray runs on the same xdist worker, one after another: the cluster tests count the
-    machine's Ray processes, and two Ray instances at once would also fight over the two cores' object stores."""
-    for item in items:
-        if item.get_closest_marker("ray") or RAY_FIXTURES & set(item.fixturenames):
-            item.add_marker(pytest.mark.xdist_group("ray"))
+    """Heavy files first (a `slow` test, or Ray in this process): `--dist loadfile` hands out whole files in this
+    order, so the longest ones start at once on separate workers instead of ending the run on one."""
+    heavy = {item.path for item in items if item.get_closest_marker("slow") or "ray_session" in item.fixturenames}
+    items.sort(key=lambda item: item.path not in heavy)  # stable: a file's tests stay together, in their order
 
 
 @pytest.fixture(scope="session")

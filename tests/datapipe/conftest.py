@@ -18,7 +18,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 def ray_session():
     import ray
 
-    ray.init(num_cpus=2, object_store_memory=128 << 20, include_dashboard=False, log_to_driver=False,
+    # address="local": a new instance, never one that another test process started (a plain init would join it)
+    ray.init(address="local", num_cpus=2, object_store_memory=128 << 20, include_dashboard=False, log_to_driver=False,
              configure_logging=False)
     yield ray
     ray.shutdown()

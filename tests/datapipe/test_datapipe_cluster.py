@@ -21,8 +21,6 @@ import pytest
 
 from qimage.datapipe.demo import build
 
-pytestmark = pytest.mark.ray  # these tests start Ray themselves (tests/conftest.py)
-
 LOOPBACK = {"127.0.0.1", "::ffff:127.0.0.1", "::1"}
 
 

@@ -174,7 +174,6 @@ def test_missing_nudenet_or_model_dir_is_skipped_with_a_warning(monkeypatch, tmp
     assert "nsfw" not in {f.name for f in plan.filters}
 
 
-@pytest.mark.ray
 def test_qimage_data_run_scores_nsfw_without_a_skip_warning(tmp_path):
     root = tmp_path / "in"
     root.mkdir()

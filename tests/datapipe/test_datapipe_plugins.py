@@ -8,10 +8,7 @@ import sys
 
 import numpy as np
 import pyarrow.parquet as pq
-import pytest
 from PIL import Image
-
-pytestmark = pytest.mark.ray  # these tests start Ray themselves (tests/conftest.py)
 
 PLUGIN = '''
 from qimage.datapipe.filters import RangeFilter, register

@@ -13,9 +13,6 @@ import pytest
 
 from qimage.datapipe.demo import build
 
-pytestmark = pytest.mark.ray  # these tests start Ray themselves (tests/conftest.py)
-
-
 def env() -> dict:
     # read at call time: ray.init puts the session's auth token into this process's environment
     return {**os.environ, "PYTHONWARNINGS": "ignore"}

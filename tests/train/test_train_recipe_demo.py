@@ -51,7 +51,6 @@ def test_generate_defaults_to_the_shipped_toy(tmp_path, monkeypatch, tiny_model_
 
 
 @pytest.mark.slow
-@pytest.mark.ray
 def test_demo_end_to_end_on_a_tiny_model(tmp_path, tiny_model_dir):
     from qimage.train import demo
 

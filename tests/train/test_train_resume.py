@@ -62,7 +62,6 @@ def test_checkpoint_is_a_model_directory_with_logs(tmp_path, synth_dirs, pretrai
     assert rows == [{"step": "5", "ocr_exact": "0.0000", "char_acc": "0.0000", "scenes": "0.0000"}]
 
 
-@pytest.mark.ray
 def test_ray_data_loader_trains_exactly_like_the_local_loader(tmp_path, parquet_dir, synth_dirs, pretrain_config):
     sources = {"cleaned": parquet_dir, "shapes": synth_dirs["scenes"]}
     stages = [{"name": "a", "steps": 2, "resolution": 64}]
