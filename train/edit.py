@@ -83,13 +83,19 @@ def _folder_pairs(root: Path) -> list[Record]:
         target = root / rel
         if source is None or not target.is_file():
             raise UserError(f"{meta_file}: edit pair without its {'source' if source is None else 'target'} image")
-        with Image.open(source) as a, Image.open(target) as b:
-            if a.size != b.size:
-                raise UserError(f"{meta_file}: source {a.size} and target {b.size} differ in size")
-            w, h = a.size
+        try:
+            with Image.open(source) as a, Image.open(target) as b:
+                (w, h), target_size = a.size, b.size
+        except OSError as e:  # PIL's UnidentifiedImageError is one
+            raise UserError(f"{meta_file}: cannot read the pair's images: {e}") from None
+        if (w, h) != target_size:
+            raise UserError(f"{meta_file}: source {(w, h)} and target {target_size} differ in size")
         meta = json.loads(raw.decode("utf-8", errors="replace"))
         tmeta_file = target.with_suffix(".json")
-        tmeta = json.loads(tmeta_file.read_text(encoding="utf-8")) if tmeta_file.is_file() else {}
+        try:
+            tmeta = json.loads(tmeta_file.read_text(encoding="utf-8")) if tmeta_file.is_file() else {}
+        except ValueError as e:
+            raise UserError(f"{tmeta_file}: not valid JSON ({e})") from None
         _, instruction = edit_info(meta, tmeta)
         if not instruction:
             raise UserError(f"{meta_file}: edit pair without an instruction")

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,6 +90,18 @@ def _argv(line: str, variables: dict) -> list[str]:
     return shlex.split(line)
 
 
+def _call(argv: list[str]) -> int:
+    """`qimage ARGV` in this process: a new interpreter per step would import torch, transformers and diffusers
+    again each time (several seconds a step, most of a short recipe such as the demo). Every command seeds what it
+    draws and reads only its arguments, so a step runs as it would on its own."""
+    from qimage.cli import main
+
+    try:
+        return main(argv)
+    except SystemExit as e:  # argparse's usage errors
+        return e.code if isinstance(e.code, int) else 2
+
+
 def run_steps(recipe: Recipe, variables: dict | None = None, dry_run: bool = False, label: str = "recipe") -> dict:
     """Runs the recipe's unfinished steps in order; returns (and keeps in OUT/recipe.json) the time of each."""
     variables = variables or {}
@@ -112,7 +122,7 @@ def run_steps(recipe: Recipe, variables: dict | None = None, dry_run: bool = Fal
         if dry_run:
             continue
         t0 = time.perf_counter()
-        rc = subprocess.call([sys.executable, "-m", "qimage", *argv])
+        rc = _call(argv)
         seconds = time.perf_counter() - t0
         if rc != 0:
             raise UserError(f"{label} step {step.name!r} failed (exit {rc}); fix it and run again to continue")

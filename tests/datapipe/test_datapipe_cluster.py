@@ -222,6 +222,10 @@ def test_a_two_node_cluster_gives_the_local_result_with_tasks_on_both_nodes(tmp_
                        timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     cluster, local = _outcomes(cluster_out), _outcomes(local_out)
+    for name, out in (("two nodes", cluster_out), ("local", local_out)):  # for `pytest -s`: the closing note's figures
+        rep = json.loads((out / "report.json").read_text())
+        print(f"{name}: {rep['counts']['kept']} kept, {rep['counts']['rejected']} rejected, "
+              f"scoring {rep['timing']['scoring_s']:.1f} s")
     assert sorted(local) == sorted(expected)
     assert cluster == local
 

@@ -10,15 +10,13 @@ Measured with nudenet 3.4.2 / onnxruntime 1.32 (the bounds below carry their mar
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import cv2
 import numpy as np
 import pytest
 import skimage.data as skd
 
+from qimage.cli import main
 from qimage.datapipe.demo import draw_text
 from qimage.datapipe.filters import load_all
 from qimage.datapipe.filters import nsfw as nsfw_mod
@@ -174,17 +172,16 @@ def test_missing_nudenet_or_model_dir_is_skipped_with_a_warning(monkeypatch, tmp
     assert "nsfw" not in {f.name for f in plan.filters}
 
 
-def test_qimage_data_run_scores_nsfw_without_a_skip_warning(tmp_path):
+def test_qimage_data_run_scores_nsfw_without_a_skip_warning(tmp_path, ray_session, capsys):
     root = tmp_path / "in"
     root.mkdir()
     for name, img in [("astronaut", skd.astronaut()), ("coffee", skd.coffee()), ("chelsea", skd.chelsea())]:
         (root / f"{name}.jpg").write_bytes(encode(img, "JPEG", quality=92))
     out = tmp_path / "out"
     # stages 1-3: nsfw is stage 1, and the unconfigured model filter of stage 3 (clip_similarity) must still warn
-    r = subprocess.run([sys.executable, "-m", "qimage", "data", "run", str(root), "-o", str(out), "--stages", "1-3"],
-                       capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"})
-    assert r.returncode == 0, r.stderr
-    text = r.stdout + r.stderr
+    assert main(["data", "run", str(root), "-o", str(out), "--stages", "1-3"]) == 0  # the command, in this process
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
     assert "clip_similarity skipped" in text
     assert "nsfw" not in text
     rep = json.loads((out / "report.json").read_text())

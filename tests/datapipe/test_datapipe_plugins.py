@@ -56,12 +56,16 @@ def test_a_recipe_plugin_filter_rejects_through_the_pipeline(tmp_path):
                for x in rows), rows
 
 
-def test_a_plugin_that_cannot_be_imported_is_one_line_naming_it(tmp_path):
+def test_a_plugin_that_cannot_be_imported_is_one_line_naming_it(tmp_path, capsys):
+    from qimage.cli import main
+
     (tmp_path / "in").mkdir()
     Image.new("RGB", (300, 300)).save(tmp_path / "in" / "a.png")
-    r = _run(tmp_path, "plugins: [no_such_filters]\n")
-    assert r.returncode == 2
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and "recipe: plugins: cannot import 'no_such_filters' (ModuleNotFoundError" in lines[0], r.stderr
-    r = _run(tmp_path, "plugins: myfilters\n")
-    assert r.returncode == 2 and "recipe: plugins: expected a list of module names, got 'myfilters'" in r.stderr
+    args = ["data", "run", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--recipe", str(tmp_path / "r.yaml"), "-q"]
+    (tmp_path / "r.yaml").write_text("plugins: [no_such_filters]\n")
+    assert main(args) == 2  # in this process: the recipe is refused before any Ray starts
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "recipe: plugins: cannot import 'no_such_filters' (ModuleNotFoundError" in lines[0], lines
+    (tmp_path / "r.yaml").write_text("plugins: myfilters\n")
+    assert main(args) == 2
+    assert "recipe: plugins: expected a list of module names, got 'myfilters'" in capsys.readouterr().err

@@ -74,6 +74,37 @@ def test_folder_pairs_follow_the_data_pipelines_convention(tmp_path):
         read_pairs(Source(path=str(tmp_path)))
 
 
+@pytest.mark.parametrize("breakage, needle", [
+    (lambda d: (d / "a.json").write_text('{"edit": {"target": "/abs/b.png", "instruction": "x"}}'),
+     "a.json: edit target /abs/b.png: must be relative to the source's folder"),
+    (lambda d: (d / "a.json").write_text('{"edit": {"target": 7, "instruction": "x"}}'), "a.json: edit.target 7 is not a path"),
+    (lambda d: (d / "edits" / "a.png").unlink(), "a.json: edit pair without its target image"),
+    (lambda d: (d / "a.png").unlink(), "a.json: edit pair without its source image"),
+    (lambda d: _png(d / "edits" / "a.png", (32, 64)), "a.json: source (64, 64) and target (32, 64) differ in size"),
+    (lambda d: (d / "edits" / "a.png").write_bytes(b"not a png"), "a.json: cannot read the pair's images: "),
+    (lambda d: (d / "edits" / "a.json").write_text("{oops"), "edits/a.json: not valid JSON"),
+    (lambda d: (d / "a.json").write_text('{"caption": "no edit here"}'), "holds no edit pairs"),
+], ids=["absolute", "not-a-path", "no-target", "no-source", "sizes", "corrupt-target", "target-json", "no-pairs"])
+def test_a_broken_pair_folder_is_one_error_naming_the_file(tmp_path, breakage, needle):
+    from qimage.train.config import Source
+
+    (tmp_path / "edits").mkdir()
+    for name in ("a.png", "edits/a.png"):
+        _png(tmp_path / name, (64, 64))
+    (tmp_path / "a.json").write_text('{"edit": {"target": "edits/a.png", "instruction": "Make the text red."}}')
+    assert len(read_pairs(Source(path=str(tmp_path)))) == 1
+    breakage(tmp_path)
+    with pytest.raises(UserError) as e:
+        read_pairs(Source(path=str(tmp_path)))
+    assert needle in str(e.value) and "\n" not in str(e.value), str(e.value)
+
+
+def _png(path, size):
+    from PIL import Image
+
+    Image.new("RGB", size, "white").save(path, format="PNG")
+
+
 def test_starts_from_the_text_to_image_transformer(tmp_path, edit_init, tiny_model_dir, pairs_dir):
     from qimage.model_dir import load_components
 

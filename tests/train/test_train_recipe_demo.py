@@ -21,8 +21,9 @@ steps:
 """)  # synth's steps: the runner is under test, and synth starts in a second where a model command takes ten
     assert main(["train", "recipe", str(rec)]) == 2
     err = capsys.readouterr().err
-    lines = err.strip().splitlines()  # capsys sees the recipe's own stderr (the step's process writes to the fd)
-    assert len(lines) == 1 and lines[0].startswith("qimage: error:") and "step 'bad' failed" in lines[0]
+    errors = [line for line in err.splitlines() if line.startswith("qimage:")]  # the rest is synth's progress bar
+    assert errors == ["qimage: error: -n 0: the number of samples must be positive",  # the step's own line
+                      "qimage: error: recipe step 'bad' failed (exit 2); fix it and run again to continue"], errors
     times = json.loads((tmp_path / "run" / "recipe.json").read_text())
     assert set(times["steps"]) == {"init"} and times["steps"]["init"]["seconds"] > 0
     assert main(["train", "recipe", str(rec)]) == 2
