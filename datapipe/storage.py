@@ -1,11 +1,12 @@
-"""Where a data run reads and writes: a local folder or an object-store URI, both through a pyarrow filesystem.
+"""Where a data run reads and writes: a local folder, or an object-store URI through a pyarrow filesystem.
 
 `qimage data run s3://bucket/raw -o s3://bucket/clean` lists, reads and writes the bucket itself, from the driver
-and from every Ray worker (each opens the URI with its own credentials, so nothing secret travels through Ray).
-pyarrow resolves the scheme (s3://, gs://, abfs://, hdfs://) and reads its usual environment: AWS_ACCESS_KEY_ID,
-AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL for an S3-compatible store (MinIO, Ceph), or URI query
-options such as `?endpoint_override=HOST:PORT&scheme=http`. A local path goes through os and pathlib
-(LocalStore); both kinds of store offer the same few operations, which is all the pipeline uses.
+and from every Ray worker. Each worker opens the URI itself, so credentials from its node's environment never travel
+through Ray (only what the URI itself holds does). pyarrow resolves the scheme (s3://, gs://, abfs://, hdfs://) and
+reads its usual environment: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL for an
+S3-compatible store (MinIO, Ceph), or URI query options such as `?endpoint_override=HOST:PORT&scheme=http`. A local
+path goes through os and pathlib (LocalStore: pyarrow cannot list file names that are not UTF-8); both stores offer
+the same few operations, which are all the pipeline uses.
 
 A write is atomic either way: locally a file is written under a hidden temporary name and renamed over its final
 name; an object store makes an object visible only once its upload has completed, so there the object is written
@@ -177,8 +178,11 @@ class ArrowStore(Store):
         return sorted(out, key=_order)
 
     def stats(self, rels: list[str]) -> list[tuple[int, int]]:
-        infos = self.fs.get_file_info([self.path(r) for r in rels]) if rels else []
-        return [(i.size, i.mtime_ns or 0) if i.type == pafs.FileType.File else (-1, -1) for i in infos]
+        # one recursive listing (a request per 1,000 keys on S3), not a request per file
+        listed = self.fs.get_file_info(pafs.FileSelector(self.base, recursive=True, allow_not_found=True))
+        infos = {i.path: i for i in listed if i.type == pafs.FileType.File}
+        found = [infos.get(self.path(r)) for r in rels]
+        return [(i.size, i.mtime_ns or 0) if i is not None else (-1, -1) for i in found]
 
     def read_bytes(self, rel: str, limit: int | None = None) -> bytes:
         with self.fs.open_input_stream(self.path(rel)) as f:

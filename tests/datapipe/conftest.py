@@ -18,9 +18,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 def ray_session():
     import ray
 
-    # address="local": a new instance, never one that another test process started (a plain init would join it)
-    ray.init(address="local", num_cpus=2, object_store_memory=128 << 20, include_dashboard=False, log_to_driver=False,
-             configure_logging=False)
+    # a command run in this process (a recipe step, `main(["data", "run", ...])`) may have started Ray already:
+    # reuse it, as the pipeline does
+    if not ray.is_initialized():
+        # address="local": a new instance, never one another test process started (a plain init would join it)
+        ray.init(address="local", num_cpus=2, object_store_memory=128 << 20, include_dashboard=False,
+                 log_to_driver=False, configure_logging=False)
     yield ray
     ray.shutdown()
 
