@@ -15,8 +15,8 @@ def register(subparsers) -> None:
                        description="Score every file under INPUT_DIR (recursively) with the recipe's filters; write "
                                    "OUT_DIR/kept/*.parquet, OUT_DIR/rejected/*.parquet, report.json and report.html. "
                                    "A killed run restarted with the same arguments resumes where it stopped.")
-    r.add_argument("input_dir", metavar="INPUT_DIR")
-    r.add_argument("-o", "--out", required=True, metavar="OUT_DIR")
+    r.add_argument("input_dir", metavar="INPUT_DIR", help="a folder, or an object-store URI (s3://bucket/raw, gs://...)")
+    r.add_argument("-o", "--out", required=True, metavar="OUT_DIR", help="a folder or an object-store URI")
     r.add_argument("--recipe", metavar="FILE", help="YAML merged over the default recipe (see `qimage data recipe`)")
     r.add_argument("--address", metavar="ADDR", help="Ray cluster to join (default: RAY_ADDRESS, else a local Ray)")
     r.add_argument("--stages", metavar="A-B", default="1-7", help="run only stages A..B of 1..7, or a list such as 1-2,5 "

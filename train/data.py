@@ -79,19 +79,20 @@ def _read_folder(root: Path) -> list[Record]:
     return records
 
 
-def _read_parquet(files: list[Path]) -> list[Record]:
+def _read_parquet(files: list[Path], read=None) -> list[Record]:
+    """`read(f) -> pyarrow.Table` reads a part where it lies (an object store's parts: qimage.datapipe.storage)."""
     import pyarrow.parquet as pq
 
     records = []
     for f in files:
-        table = pq.read_table(f)
+        table = read(f) if read is not None else pq.read_table(f)
         cols = set(table.column_names)
         missing = {"image", "caption", "width", "height"} - cols
         if missing:
             raise UserError(f"{f} lacks column(s) {', '.join(sorted(missing))}; is it `qimage data run` output?")
         rows = table.to_pydict()
         for i in range(table.num_rows):
-            key = rows["id"][i] if "id" in cols else f"{f.name}:{i}"
+            key = rows["id"][i] if "id" in cols else f"{Path(f).name}:{i}"
             meta = json.loads(rows["meta"][i]) if "meta" in cols and rows["meta"][i] else {}
             rec = Record(str(key), (rows["caption"][i] or "").strip(), int(rows["width"][i]), int(rows["height"][i]),
                          data=rows["image"][i], meta=meta)
@@ -106,6 +107,10 @@ def _read_parquet(files: list[Path]) -> list[Record]:
 
 def read_source(src: Source, name: str = "") -> list[Record]:
     """Records of one source, sorted by key; a UserError when the path is missing or holds no samples."""
+    from qimage.datapipe.storage import is_uri
+
+    if is_uri(src.path):
+        return _limit(_read_store(src, name), src, f"source {name!r} ({src.path})" if name else src.path)
     root = Path(src.path)
     label = f"source {name!r} ({root})" if name else str(root)
     if not root.exists():
@@ -118,6 +123,21 @@ def read_source(src: Source, name: str = "") -> list[Record]:
         records = _read_parquet(sorted(root.glob("*.parquet")))
     else:
         records = _read_folder(root)
+    return _limit(records, src, label)
+
+
+def _read_store(src: Source, name: str) -> list[Record]:
+    """A `qimage data run` output on an object store (s3://BUCKET/clean: its kept/ parts, or the parts at the
+    URI itself); reading folders of images there is left to the data pipeline."""
+    from qimage.datapipe.storage import open_store
+
+    store = open_store(src.path)
+    parts = [r for r in store.files("kept", recursive=False) if r.endswith(".parquet")] or \
+        [r for r in store.files(recursive=False) if r.endswith(".parquet")]
+    return _read_parquet(parts, read=store.read_table)
+
+
+def _limit(records: list[Record], src: Source, label: str) -> list[Record]:
     if src.limit:
         records = records[: src.limit]
     if not records:

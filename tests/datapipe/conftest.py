@@ -2,11 +2,9 @@
 full pipeline run over it that several tests inspect."""
 from __future__ import annotations
 
-import io
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 # importlib mode: let tests import the helpers next to them (named datapipe_* so that no other test folder's

@@ -1,6 +1,7 @@
 """Object storage (issue 16): `qimage data run s3://BUCKET/in -o s3://BUCKET/out` reads and writes the bucket through
-pyarrow's S3 filesystem, configured the way users configure it (AWS_* variables), and gives the local run's result;
-a restart rescoring only what was lost. The S3 server is moto's, on 127.0.0.1; the test stops it by its process id.
+pyarrow's S3 filesystem, configured the way users configure it (AWS_* variables, or options in the URI), and gives
+the local run's result; a restart rescores only what was lost, and training reads the cleaned parts from the bucket.
+The S3 server is moto's, on 127.0.0.1; the test stops it by its process id.
 """
 from __future__ import annotations
 
@@ -116,6 +117,15 @@ def test_an_s3_run_gives_the_local_result_and_resumes_what_was_lost(s3, tmp_path
     assert again["input"] == "s3://qimage/in" and again["output"] == "s3://qimage/out"
     for key in ("out/_work/manifest.json", "out/report.json", "out/report.html"):
         assert b"test:test" not in fs.open_input_stream(f"qimage/{key}").read(), key
+
+    # training reads the cleaned output where it lies (contract 2), the same records as from the local output
+    from qimage.train.config import Source
+    from qimage.train.data import read_source
+
+    remote = read_source(Source(path=f"s3://test:test@qimage/out{opts}"))
+    here = read_source(Source(path=str(tmp_path / "local")))
+    assert len(here) == local["counts"]["kept"] > 0
+    assert [(r.key, r.caption, r.width, r.data) for r in remote] == [(r.key, r.caption, r.width, r.data) for r in here]
 
 
 def test_object_store_errors_are_one_line(s3, tmp_path):
