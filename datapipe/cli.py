@@ -40,6 +40,7 @@ def register(subparsers) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from qimage.datapipe.pipeline import run
+    from qimage.datapipe.storage import display_uri
 
     log = (lambda m: None) if args.quiet else (lambda m: print(m, file=sys.stderr))
     rep = run(args.input_dir, args.out, recipe_path=args.recipe, stages=args.stages, address=args.address,
@@ -48,7 +49,7 @@ def _run(args: argparse.Namespace) -> int:
     pairs = c.get("pairs", {})
     what = f"{c['inputs']} files" if not pairs.get("inputs") else \
         f"{c['inputs']} samples ({c['files']} files; {pairs['inputs']} edit pairs, {pairs['kept']} kept)"
-    print(f"{what}: {c['kept']} kept, {c['rejected']} rejected -> {args.out}/report.html")
+    print(f"{what}: {c['kept']} kept, {c['rejected']} rejected -> {display_uri(args.out)}/report.html")
     for s in rep["stages_detail"]:
         by = ", ".join(f"{f['name']} {f['rejected']}" for f in s["filters"] if f["rejected"])
         if by:

@@ -25,7 +25,7 @@ from qimage.datapipe.cluster import init_ray, sweep
 from qimage.datapipe.pairs import EDIT_ERROR, PATH_KEYS
 from qimage.datapipe.process import Plan, process_file
 from qimage.datapipe.sample import discover
-from qimage.datapipe.storage import open_store
+from qimage.datapipe.storage import display_uri, open_store
 from qimage.errors import UserError
 
 MANIFEST, SHARDS = "_work/manifest.json", "_work/shards"  # inside the output
@@ -135,8 +135,9 @@ def run(input_dir, out_dir, recipe_path=None, stages="1-7", address=None, overwr
     t0 = time.time()
     sweep()  # an earlier run killed with -9 left Ray processes behind, whether or not this one needs Ray
     root, out = open_store(input_dir), open_store(out_dir)
+    shown = display_uri(str(input_dir))
     if not root.is_dir():
-        raise UserError(f"input folder not found: {input_dir}")
+        raise UserError(f"input folder not found: {shown}")
     if root.contains(out) and out.contains(root):
         raise UserError("the output folder must differ from the input folder")
     st = parse_stages(stages)
@@ -146,7 +147,7 @@ def run(input_dir, out_dir, recipe_path=None, stages="1-7", address=None, overwr
         inside = root.relative(out) + "/"
         inputs = [p for p in inputs if not p.startswith(inside)]
     if not inputs:
-        raise UserError(f"no files under {input_dir}")
+        raise UserError(f"no files under {shown}")
 
     manifest = {"version": STATE_VERSION, "input": root.name, "inputs": len(inputs),
                 "inputs_fingerprint": _fingerprint_inputs(root, inputs, sidecars), "recipe": R.fingerprint(recipe),
@@ -164,7 +165,9 @@ def run(input_dir, out_dir, recipe_path=None, stages="1-7", address=None, overwr
     size = manifest["shard_size"]
     shards = [(i, inputs[j:j + size]) for i, j in enumerate(range(0, len(inputs), size))]
     written = set(out.files(SHARDS, recursive=False))
-    pending = [(i, f) for i, f in shards if shard_file(i) not in written]
+    # done: its file exists and holds a row per input (an object store may hold a shard whose upload an interrupt
+    # completed early; a local shard is renamed into place complete)
+    pending = [(i, f) for i, f in shards if shard_file(i) not in written or out.row_count(shard_file(i)) != len(f)]
     done_files = len(inputs) - sum(len(f) for _, f in pending)
     warnings = Plan(recipe, st, dry=True).warnings
     for w in warnings:

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -50,6 +51,13 @@ class Store:
         """`other`'s path relative to this location (when `contains(other)`)."""
         return other.path()[len(self.path()) + 1:]
 
+    def row_count(self, rel: str) -> int | None:
+        """Rows of a Parquet file from its footer; None when it is missing or unreadable (an interrupted write)."""
+        try:
+            return self._metadata(rel).num_rows
+        except (OSError, ValueError, pa.ArrowException):
+            return None
+
     def read_text(self, rel: str) -> str:
         return self.read_bytes(rel).decode("utf-8")
 
@@ -77,6 +85,12 @@ class LocalStore(Store):
 
     def contains(self, other: Store) -> bool:
         return isinstance(other, LocalStore) and other.root.is_relative_to(self.root)
+
+    def relative(self, other: Store) -> str:
+        return other.root.relative_to(self.root).as_posix()
+
+    def _metadata(self, rel: str):
+        return pq.read_metadata(self.root / rel)
 
     def is_dir(self) -> bool:
         return self.root.is_dir()
@@ -154,6 +168,9 @@ class ArrowStore(Store):
     def name(self) -> str:
         return f"{self.uri.partition('://')[0]}://{self.base}"
 
+    def _metadata(self, rel: str):
+        return pq.read_metadata(self.path(rel), filesystem=self.fs)
+
     def contains(self, other: Store) -> bool:
         return (isinstance(other, ArrowStore) and self.fs.equals(other.fs)
                 and (other.base == self.base or other.base.startswith(self.base + "/")))
@@ -203,12 +220,16 @@ class ArrowStore(Store):
         self.fs.delete_file(self.path(rel))
 
     def write_bytes(self, rel: str, data: bytes) -> None:
-        # an object becomes visible only when its upload completes: written in place, it is still all or nothing
+        # an object becomes visible only when its upload completes, so it is written in place. The stream completes
+        # the upload when closed, even by an exception: the bytes are ready before it opens, and a reader checks a
+        # shard's row count in its footer (Store.row_count), not only that it exists
         with self.fs.open_output_stream(self.path(rel)) as f:
             f.write(data)
 
     def write_table(self, rel: str, table: pa.Table) -> None:
-        pq.write_table(table, self.path(rel), filesystem=self.fs)
+        buf = pa.BufferOutputStream()  # the whole file first: an interrupted encode never reaches the store
+        pq.write_table(table, buf)
+        self.write_bytes(rel, buf.getvalue().to_pybytes())
 
 
 def is_uri(where) -> bool:
@@ -230,10 +251,18 @@ def _open_uri(uri: str) -> Store:
     try:
         fs, base = pafs.FileSystem.from_uri(uri)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, ValueError) as e:
-        raise UserError(f"cannot open {uri}: {_first_line(e)}") from None
+        raise UserError(f"cannot open {display_uri(uri)}: {_first_line(e)}") from None
     if isinstance(fs, pafs.LocalFileSystem):  # file:///path
         return LocalStore(Path(base).resolve())
     return ArrowStore(uri, fs, base.rstrip("/"))
+
+
+def display_uri(text: str) -> str:
+    """A path or URI as messages may show it: without credentials (`KEY:SECRET@`) or query options."""
+    if not is_uri(text):
+        return text
+    parts = urlsplit(text)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
 def _first_line(e: Exception) -> str:

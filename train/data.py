@@ -107,10 +107,11 @@ def _read_parquet(files: list[Path], read=None) -> list[Record]:
 
 def read_source(src: Source, name: str = "") -> list[Record]:
     """Records of one source, sorted by key; a UserError when the path is missing or holds no samples."""
-    from qimage.datapipe.storage import is_uri
+    from qimage.datapipe.storage import display_uri, is_uri
 
     if is_uri(src.path):
-        return _limit(_read_store(src, name), src, f"source {name!r} ({src.path})" if name else src.path)
+        shown = display_uri(src.path)
+        return _limit(_read_store(src, name), src, f"source {name!r} ({shown})" if name else shown)
     root = Path(src.path)
     label = f"source {name!r} ({root})" if name else str(root)
     if not root.exists():

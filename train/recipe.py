@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,11 +96,21 @@ def _call(argv: list[str]) -> int:
     again each time (several seconds a step, most of a short recipe such as the demo). Every command seeds what it
     draws and reads only its arguments, so a step runs as it would on its own."""
     from qimage.cli import main
+    from qimage.datapipe.cluster import shutdown
 
     try:
-        return main(argv)
-    except SystemExit as e:  # argparse's usage errors
-        return e.code if isinstance(e.code, int) else 2
+        rc = main(argv)
+    except SystemExit as e:  # argparse's usage errors (its message is printed already), or sys.exit(...)
+        if e.code is None or isinstance(e.code, int):
+            rc = e.code or 0
+        else:
+            print(f"qimage: error: {e.code}", file=sys.stderr)
+            rc = 1
+    finally:
+        shutdown()  # a Ray the step started (data run) would hold its workers' memory through the later steps
+    if rc == 130:  # Ctrl-C inside the step: main has said "interrupted"; the recipe stops with the same exit
+        raise SystemExit(130)
+    return rc
 
 
 def run_steps(recipe: Recipe, variables: dict | None = None, dry_run: bool = False, label: str = "recipe") -> dict:

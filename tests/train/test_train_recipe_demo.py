@@ -79,3 +79,25 @@ def test_recipe_variables_with_spaces_stay_one_argument():
 
     assert _argv("data run {out}/raw -o {out}/clean", {"out": "/tmp/my demo"}) == \
         ["data", "run", "/tmp/my demo/raw", "-o", "/tmp/my demo/clean"]
+
+
+def test_an_interrupted_step_stops_the_recipe_as_interrupted(tmp_path, monkeypatch):
+    """Ctrl-C inside a step (the step's main returns 130) ends the recipe with exit 130, not as a failed step; a
+    step that calls sys.exit with a message fails with it."""
+    import qimage.cli
+    from qimage.train.recipe import Recipe, Step, run_steps
+
+    rec = Recipe(out=str(tmp_path / "run"), steps=[Step("a", "synth words -n 1")])
+    monkeypatch.setattr(qimage.cli, "main", lambda argv: 130)
+    with pytest.raises(SystemExit) as e:
+        run_steps(rec)
+    assert e.value.code == 130
+
+    def exits(argv):
+        raise SystemExit("no GPU here")
+
+    monkeypatch.setattr(qimage.cli, "main", exits)
+    from qimage.errors import UserError
+
+    with pytest.raises(UserError, match=r"step 'a' failed \(exit 1\)"):
+        run_steps(rec)
