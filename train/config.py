@@ -191,6 +191,8 @@ def check(cfg) -> None:
     _positive(cfg.batch_size, "batch_size")
     _positive(cfg.loss.text_weight, "loss.text_weight")  # a zero or negative weight would reward errors there
     _positive(cfg.loss.object_weight, "loss.object_weight")
+    if hasattr(cfg.loss, "changed_weight"):
+        _positive(cfg.loss.changed_weight, "loss.changed_weight")
     if isinstance(cfg, PretrainConfig):
         if not cfg.stages:
             raise UserError("config: `stages` is empty; give at least one stage with steps")

@@ -7,7 +7,8 @@ One step, for pairs (source, instruction, target):
     c     = Qwen2.5-VL(EDIT_TEMPLATE(instruction), source)[64:]      " " with the same image when dropped (CFG)
     x_s   = (1 - s) x0 + s eps
     v     = MMDiT([x_s ; cond], c)[:, :n_target]         only the target tokens' velocity, as at inference
-    loss  = |v - (eps - x0)|^2
+    loss  = |v - (eps - x0)|^2           weighted per latent cell by `loss` (``qimage.train.regions``: text
+                                         quads, and with ``changed_weight`` the cells the edit changes)
 
 The model starts from a text-to-image model (``model.transformer``: its transformer weights; ``model.dir`` an edit
 model directory giving the VAE, the VL text encoder and the processor), as Qwen-Image-Edit starts from Qwen-Image.
@@ -26,7 +27,8 @@ from qimage import vae as vae_ops
 from qimage.errors import UserError
 
 from . import flow
-from .config import Log, PretrainConfig
+from . import regions
+from .config import FlowLoss, Log, PretrainConfig
 from .data import IMAGE_SUFFIXES, Record, read_source
 from .encode import FrozenEncoders
 from .pretrain import EMPTY_CAPTION, Trainer
@@ -41,8 +43,14 @@ class EditLog(Log):
 
 
 @dataclass
+class EditLoss(FlowLoss):
+    changed_weight: float = 1.0  # inside the latent cells where source and target differ (1: the reference loss)
+
+
+@dataclass
 class EditConfig(PretrainConfig):
     out: str = "runs/edit"
+    loss: EditLoss = field(default_factory=EditLoss)
     log: EditLog = field(default_factory=EditLog)
 
 
@@ -155,6 +163,7 @@ class EditTrainer(Trainer):
         self.encoders = EditEncoders(c["vae"], c["text_encoder"], c["tokenizer"], c["processor"], device, cfg.cache,
                                      self.settings.condition_area)
         self._eval_pairs = None
+        self._changed: dict = {}
 
     def read_records(self, cfg) -> dict:
         return {name: read_pairs(src, name) for name, src in cfg.sources.items()}
@@ -181,7 +190,24 @@ class EditTrainer(Trainer):
         shapes = [[(1, h // 2, w // 2), (1, h // 2, w // 2)]] * xt.shape[0]
         with autocast(self.device):
             pred = self.ddp(torch.cat([xt, cond], dim=1), embeds, mask, s, shapes, return_dict=False)[0]
-        return flow.loss(pred[:, : xt.shape[1]], target)
+        return flow.loss(pred[:, : xt.shape[1]], target, self.edit_weights(keyed, bucket, x0.shape[1]))
+
+    def edit_weights(self, keyed, bucket, channels: int) -> torch.Tensor | None:
+        """Packed loss weights: the target's text/object regions plus (changed_weight - 1) where the edit changes."""
+        base = self.region_weights([r.target for _, r in keyed], bucket, channels)
+        extra = self.cfg.loss.changed_weight - 1
+        if extra == 0:
+            return base
+        masks = []
+        for k, r in keyed:
+            m = self._changed.get((k, bucket))
+            if m is None:
+                m = regions.changed_latent_mask(r.load(), r.target.load(), bucket, self.vae_scale)
+                self._changed[(k, bucket)] = m  # a float per latent cell, once per pair
+            masks.append(m)
+        w = extra * torch.stack(masks).expand(-1, channels, -1, -1)
+        w = vae_ops.pack(w.contiguous()).to(self.device)
+        return (1 + w) if base is None else base + w
 
     def model_settings(self, size) -> dict:
         return {**super().model_settings(size), "condition_area": self.settings.condition_area}

@@ -6,7 +6,15 @@ learns the flat background first and the content the caption talks about last. P
     w = 1 + (text_weight - 1) * [inside a metadata text quad] + (object_weight - 1) * [inside a scenes object's box]
 
 The VAE weights its reconstruction loss with w (`qimage.train.vae`); pretraining weights the flow-matching loss with
-w averaged over each latent cell (`latent_weights`, `qimage.train.flow.loss`). Box corners are rounded to whole
+w averaged over each latent cell (`latent_weights`, `qimage.train.flow.loss`).
+
+Edit training adds the pixels the edit changes (an edit pair's source and target differ on a few percent of the
+pixels, so the unweighted loss is mostly learning to copy the condition):
+
+    w_edit = w + (changed_weight - 1) * max over the cell of [|target - source| > CHANGED_TOL in any channel]
+
+The max, not the mean, because a latent cell decodes its whole 8x8 block: a thin stroke that changes a tenth of the
+block still needs the cell's tokens to change. Box corners are rounded to whole
 pixels as for text quads, so a row or column a box only partly covers at its top/left edge may be left at weight 1
 (the shipped toy's VAE was trained so).
 """
@@ -49,3 +57,21 @@ def latent_weights(records, size: tuple[int, int], factor: int, text_weight: flo
     """(B, 1, H/factor, W/factor): each latent cell's weight is the mean of w over the pixels it encodes."""
     w = torch.from_numpy(np.stack([pixel_weights(r, size, text_weight, object_weight) for r in records]))
     return torch.nn.functional.avg_pool2d(w[:, None], factor)
+
+
+CHANGED_TOL = 8  # levels of 255: above the synthesisers' resampling noise, below an anti-aliased edge's change
+
+
+def changed_mask(source, target, size: tuple[int, int]) -> np.ndarray:
+    """(H, W) float mask of the pixels where `fit(target)` differs from `fit(source)` by more than CHANGED_TOL."""
+    from .buckets import fit
+
+    a = np.asarray(fit(source, size), np.int16)
+    b = np.asarray(fit(target, size), np.int16)
+    return (np.abs(a - b).max(axis=2) > CHANGED_TOL).astype(np.float32)
+
+
+def changed_latent_mask(source, target, size: tuple[int, int], factor: int) -> torch.Tensor:
+    """(1, H/factor, W/factor): 1 where any pixel of the latent cell changes (the docstring's max)."""
+    m = torch.from_numpy(changed_mask(source, target, size))
+    return torch.nn.functional.max_pool2d(m[None, None], factor)[0]

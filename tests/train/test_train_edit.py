@@ -138,6 +138,51 @@ def test_loss_reads_only_the_target_tokens(tmp_path, edit_init, tiny_model_dir, 
     assert seen["shapes"] == [(1, 4, 8), (1, 4, 8)] and seen["total"] == 2 * seen["n"] == 64  # target, then source
 
 
+def test_changed_mask_marks_every_latent_cell_a_pixel_changes_in():
+    from PIL import Image
+
+    from qimage.train.regions import CHANGED_TOL, changed_latent_mask
+
+    src = np.full((16, 32, 3), 200, np.uint8)
+    tgt = src.copy()
+    tgt[3, 9, 1] += CHANGED_TOL + 1  # one channel of one pixel in cell (row 0, col 1): the whole cell counts
+    tgt[12, 30] += CHANGED_TOL  # at the tolerance: resampling noise, not an edit
+    m = changed_latent_mask(Image.fromarray(src), Image.fromarray(tgt), (32, 16), 8)
+    assert m.shape == (1, 2, 4)
+    assert m.tolist() == [[[0, 1, 0, 0], [0, 0, 0, 0]]]
+
+
+def test_changed_weight_weights_the_cells_the_edit_changes(tmp_path, edit_init, tiny_model_dir, pairs_dir):
+    from qimage.train.buckets import fit_quads
+
+    cfg = _config(edit_init, tiny_model_dir, pairs_dir, tmp_path / "r", loss={"changed_weight": 5.0})
+    trainer = EditTrainer(cfg, tmp_path / "r", _world(), torch.device("cpu"), progress=False)
+    recs = trainer.records["words"]
+    keyed = [(("words", i), recs[i]) for i in range(len(recs))]
+    w = trainer.edit_weights(keyed, (128, 64), 16)  # packed: 4 x 8 tokens of 2x2 cells x 16 channels x 4
+    assert w.shape == (len(recs), 32, 64) and set(w.unique().tolist()) == {1.0, 5.0}
+    cells = w[:, :, 0].reshape(len(recs), 4, 8)  # channel 0 of each token's top-left latent cell
+    for (_, r), c in zip(keyed, cells):
+        kind = r.meta["edit"]["type"]
+        if kind == "replace_text" or kind == "recolor_text":  # only the text changes: inside its quad's cells
+            quads = [m["lines"][0]["quad"] for m in (r.meta, r.target.meta)]  # old and new word
+            pts = np.concatenate(fit_quads(quads, (r.width, r.height), (128, 64)))
+            (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
+            rows, cols = torch.nonzero(c == 5, as_tuple=True)
+            assert len(rows) > 0, r.name
+            assert rows.min() >= int(y0 // 16) and rows.max() <= int(y1 // 16), r.name
+            assert cols.min() >= int(x0 // 16) and cols.max() <= int(x1 // 16), r.name
+        else:  # a new background changes almost every cell
+            assert (c == 5).float().mean() > 0.9, (r.name, kind)
+    base = EditTrainer(_config(edit_init, tiny_model_dir, pairs_dir, tmp_path / "b"), tmp_path / "b", _world(),
+                       torch.device("cpu"), progress=False)
+    assert base.edit_weights(keyed, (128, 64), 16) is None  # the reference loss by default
+    with pytest.raises(UserError, match="loss.changed_weight must be positive"):
+        from qimage.train.config import check
+
+        check(_config(edit_init, tiny_model_dir, pairs_dir, tmp_path / "c", loss={"changed_weight": 0.0}))
+
+
 def test_resumed_run_matches_uninterrupted(tmp_path, edit_init, tiny_model_dir, pairs_dir):
     run(_config(edit_init, tiny_model_dir, pairs_dir, tmp_path / "a"), progress=False)
     cfg = _config(edit_init, tiny_model_dir, pairs_dir, tmp_path / "b")
