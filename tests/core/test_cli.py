@@ -32,7 +32,8 @@ def cli(capsys, *args):
 def assert_one_line_error(res, needle):
     assert res.returncode == 2, res.stderr
     lines = res.stderr.strip().splitlines()
-    assert lines and lines[-1].startswith("qimage: error:") and needle in lines[-1], res.stderr
+    errors = [ln for ln in lines if "error" in ln.lower()]
+    assert errors == lines[-1:] and lines[-1].startswith("qimage: error:") and needle in lines[-1], res.stderr
     assert "Traceback" not in res.stderr
 
 

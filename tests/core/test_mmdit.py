@@ -118,7 +118,7 @@ def test_adaln_zero_init_starts_at_zero_velocity():
     m = MMDiT(**CFG).initialize_weights("adaln-zero")
     x, c, mask, t, shapes = inputs()
     assert m(x, c, mask, t, shapes).sample.abs().max() == 0
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown init scheme 'bogus'"):
         m.initialize_weights("bogus")
 
 

@@ -48,5 +48,5 @@ def test_user_fonts_folder(tmp_path, lib):
     assert any(f.style == "user" for f in FontLibrary.create(str(tmp_path)).faces)
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "broken.ttf").write_bytes(b"not a font")
-    with pytest.raises(UserError):
+    with pytest.raises(UserError, match=r"no loadable \.ttf/\.otf/\.ttc font found"):
         user_faces(tmp_path / "empty")

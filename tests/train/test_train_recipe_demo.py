@@ -41,14 +41,16 @@ def test_bad_recipes_are_one_line_errors(tmp_path, capsys, text, needle):
     assert needle in capsys.readouterr().err
 
 
-def test_generate_defaults_to_the_shipped_toy(tmp_path, monkeypatch, tiny_model_dir):
+def test_generate_defaults_to_the_shipped_toy(tmp_path, monkeypatch, capsys, tiny_model_dir):
     import qimage.model_dir
 
     monkeypatch.setattr(qimage.model_dir, "SHIPPED_TOY", tiny_model_dir)
     assert main(["generate", "a red kite", "-o", str(tmp_path / "k.png"), "--steps", "2", "--size", "32x32"]) == 0
     assert (tmp_path / "k.png").is_file()
     monkeypatch.setattr(qimage.model_dir, "SHIPPED_TOY", tmp_path / "none")
+    capsys.readouterr()
     assert main(["generate", "a red kite", "-o", str(tmp_path / "k.png")]) == 2
+    assert capsys.readouterr().err.strip() == "qimage: error: no shipped toy model in this install; pass --model DIR"
 
 
 @pytest.mark.slow
