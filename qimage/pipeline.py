@@ -54,10 +54,10 @@ def step_seed(seed: int) -> int:
 
 def pad_cat(embeds: Sequence[torch.Tensor], masks: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Concatenates prompt embeddings of different lengths along the batch, right-padding with masked zeros."""
-    length = max(e.shape[1] for e in embeds)
-    out_e = [torch.nn.functional.pad(e, (0, 0, 0, length - e.shape[1])) for e in embeds]
-    out_m = [torch.nn.functional.pad(m, (0, length - m.shape[1])) for m in masks]
-    return torch.cat(out_e), torch.cat(out_m)
+    from torch.nn.utils.rnn import pad_sequence
+
+    return (pad_sequence([row for e in embeds for row in e], batch_first=True),
+            pad_sequence([row for m in masks for row in m], batch_first=True))
 
 
 @dataclass

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import functools
 
+from qimage.synth import scenes
 from qimage.synth.colors import PALETTE
 from qimage.text_encoder import EDIT_DROP, EDIT_TEMPLATE, PROMPT_TEMPLATE, TEMPLATE_DROP
 
@@ -46,13 +47,13 @@ SPECIAL_TOKENS = (
 # Shipped models carry their own tokenizer files, so a colour added to the palette changes only tokenizers built later.
 COLOR_NAMES = tuple(c.name for c in PALETTE)
 CAPTION_WORDS = ("On", " displaying", ' "', '".')
-# The scenes captions' words (qimage.synth.scenes; a test checks every scenes caption is made of them). Counts are
-# capitalised too: a caption may start with one ("Two yellow hexagons on a cream background.").
+# The scenes captions' words, read from the synthesiser that writes them (a test checks every scenes caption is made
+# of them). Counts are capitalised too: a caption may start with one ("Two yellow hexagons on a cream background.").
 SCENE_WORDS = (
-    *(f" {n}" for n in ("two", "three", "four", "five", "six")), "Two", "Three", "Four", "Five", "Six",
-    *(f" {s}{p}" for s in ("circle", "square", "triangle", "star", "hexagon") for p in ("", "s")),
-    " left of", " right of", " above", " below",
-    "A photo of", "An image showing", "A simple picture:", "An", " on a", " on",
+    *(f" {n}" for n in scenes.NUM_EN[2:]), *(n.capitalize() for n in scenes.NUM_EN[2:]),
+    *(f" {s}{p}" for s in scenes.SHAPES for p in ("", "s")),
+    *(f" {r}" for r in scenes.RELATIONS),
+    *scenes.TEMPLATE_WORDS,
 )
 # Edit models only (``build_edit_tokenizer``): the words of the edit template's system part that the template
 # merges do not already make one token, so that part is EDIT_DROP (64) tokens as Qwen's tokenizer counts it, and the

@@ -178,7 +178,8 @@ def plan(ctx, rng, lang: str) -> Plan:
                     "(a smaller --scale or a larger --size fits them)")
 
 
-def _polygon(o: Obj, k: float):
+def polygon(o: Obj, k: float):
+    """The object's outline as (x, y) points at scale k (the renderer draws at 2x); a circle is not a polygon."""
     cx, cy, r, a0 = o.cx * k, o.cy * k, o.r * k, math.radians(o.angle)
     if o.shape == "square":
         pts = [(r * 0.8, a0 + math.pi / 4 + i * math.pi / 2) for i in range(4)]
@@ -201,7 +202,7 @@ def render(ctx, p: Plan) -> Image.Image:
         if o.shape == "circle":
             d.ellipse((k * (o.cx - o.r), k * (o.cy - o.r), k * (o.cx + o.r), k * (o.cy + o.r)), fill=rgb)
         else:
-            d.polygon(_polygon(o, k), fill=rgb)
+            d.polygon(polygon(o, k), fill=rgb)
     return img.reduce(k)  # box filter: edges stay within a pixel of the shape (no Lanczos ringing)
 
 
@@ -209,7 +210,7 @@ def _bbox(o: Obj, W: int, H: int):
     if o.shape == "circle":
         xs, ys = [o.cx - o.r, o.cx + o.r], [o.cy - o.r, o.cy + o.r]
     else:
-        pts = _polygon(o, 1)
+        pts = polygon(o, 1)
         xs, ys = [x for x, _ in pts], [y for _, y in pts]
     return [round(max(0, min(xs)), 1), round(max(0, min(ys)), 1), round(min(W - 1, max(xs)), 1),
             round(min(H - 1, max(ys)), 1)]
@@ -290,6 +291,9 @@ def from_key(ctx, rng, key: str) -> Plan:
 
 
 EN = ["A photo of {d}.", "{D} on a {bg} background.", "An image showing {d}.", "A simple picture: {d}, on {bg}."]
+# EN's fixed words, each one token of the toy's tokenizer (qimage.tokenizer.SCENE_WORDS); "An" starts a description
+# of one object whose colour begins with a vowel ("An orange circle ..."). A test checks every caption is made of them.
+TEMPLATE_WORDS = ("A photo of", "An image showing", "A simple picture:", "An", " on a", " on")
 ZH = ["一张图片，画着{d}。", "{bg}背景上有{d}。", "画面中{d}。"]
 
 

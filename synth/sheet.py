@@ -14,6 +14,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from qimage.grid import image_grid
+
 from .runner import KINDS, RunConfig, make_sample
 
 THUMB = 256
@@ -35,11 +37,7 @@ def kind_sheet(kind: str, cols: int = 4, seed: int = 2026) -> Image.Image:
     for r, lang in enumerate(("en", "zh")):
         cfg = RunConfig(kind=kind, n=cols, out=".", lang=lang, width=512, height=512, seed=seed + r)
         rows.append([_thumb(make_sample(cfg, i), outline=i >= cols // 2) for i in range(cols)])
-    sheet = Image.new("RGB", (cols * THUMB, 2 * THUMB), "white")
-    for r, row in enumerate(rows):
-        for c, im in enumerate(row):
-            sheet.paste(im, (c * THUMB, r * THUMB))
-    return sheet
+    return image_grid([im for row in rows for im in row], cols=cols, pad=0)
 
 
 def edit_sheet(seed: int = 7) -> Image.Image:
@@ -48,12 +46,7 @@ def edit_sheet(seed: int = 7) -> Image.Image:
         cfg = RunConfig(kind=kind, n=1, out=".", lang=lang, width=512, height=512, seed=seed, edit_pairs=True)
         s = make_sample(cfg, 0)
         pairs.append((_thumb(s, False), _thumb(s.edit, False)))
-    sheet = Image.new("RGB", (4 * THUMB, 2 * THUMB), "white")
-    for k, (a, b) in enumerate(pairs):
-        x, y = (k % 2) * 2 * THUMB, (k // 2) * THUMB
-        sheet.paste(a, (x, y))
-        sheet.paste(b, (x + THUMB, y))
-    return sheet
+    return image_grid([im for pair in pairs for im in pair], cols=4, pad=0)  # two pairs a row
 
 
 def _save(img: Image.Image, path: Path) -> None:

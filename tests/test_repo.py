@@ -32,3 +32,13 @@ def test_shipped_toys_are_package_data_and_no_glob_is_dangling():
     assert all(matched.values()), [g for g, m in matched.items() if not m]
     shipped = {p for toy in ("toy", "toy-edit") for p in (pkg / toy).rglob("*") if p.is_file()}
     assert shipped and shipped <= set().union(*matched.values()), sorted(shipped - set().union(*matched.values()))
+
+
+def test_every_package_wide_glob_matches_a_file_of_some_package():
+    """The "*" globs apply in every package folder (one with __init__.py); a glob that matches in none is dangling."""
+    import tomllib
+
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["*"]
+    folders = [p.parent for top in ("qimage", "synth", "datapipe", "train") for p in (ROOT / top).rglob("__init__.py")]
+    dangling = [g for g in globs if not any(p.is_file() for f in folders for p in f.glob(g))]
+    assert globs and not dangling, dangling

@@ -44,7 +44,7 @@ def recipe_scene_configs():
 
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers())
-    lines = [s.run for path in sorted(recipe.RECIPES.glob("*.yaml")) if recipe._is_recipe(path)
+    lines = [s.run for path in sorted(recipe.RECIPES.glob("*.yaml")) if recipe.is_recipe(path)
              for s in recipe.load(path).steps]
     lines += [s.run.format(out="OUT", seed=0, model="MODEL", edit_model="EDIT_MODEL") for s in demo.recipe("OUT", "MODEL", 192, 64, 16, 8).steps]
     out = []

@@ -30,7 +30,7 @@ from . import flow
 from . import regions
 from .config import FlowLoss, Log, PretrainConfig
 from .data import IMAGE_SUFFIXES, Record, read_source
-from .encode import FrozenEncoders
+from .encode import FrozenEncoders, pad_rows
 from .pretrain import EMPTY_CAPTION, Trainer
 
 
@@ -126,8 +126,6 @@ class EditEncoders(FrozenEncoders):
         return self.latents([(("source", k), r) for k, r in keyed], bucket, None)
 
     def edit_prompts(self, keyed, instructions: list[str], bucket):
-        from torch.nn.utils.rnn import pad_sequence
-
         from qimage.edit import resize_to_area
         from qimage.text_encoder import encode_edit_prompts
 
@@ -142,9 +140,7 @@ class EditEncoders(FrozenEncoders):
                 if self.cache:
                     self._edit_prompts[(k, text)] = e
             rows.append(e)
-        embeds = pad_sequence(rows, batch_first=True)
-        mask = pad_sequence([torch.ones(e.shape[0], dtype=torch.long, device=e.device) for e in rows], batch_first=True)
-        return embeds, mask
+        return pad_rows(rows)
 
 
 class EditTrainer(Trainer):

@@ -88,10 +88,13 @@ class FrozenEncoders:
                 if self.cache:
                     self._prompts[c] = e
             rows.append(e)
-        length = max(e.shape[0] for e in rows)
-        embeds = torch.zeros(len(rows), length, rows[0].shape[-1], device=self.device)
-        mask = torch.zeros(len(rows), length, dtype=torch.long, device=self.device)
-        for i, e in enumerate(rows):
-            embeds[i, : e.shape[0]] = e
-            mask[i, : e.shape[0]] = 1
-        return embeds, mask
+        return pad_rows(rows)
+
+
+def pad_rows(rows: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(embeds (B, L, hidden), mask (B, L)) of (L_i, hidden) rows, right-padded with zeros the mask leaves out."""
+    from torch.nn.utils.rnn import pad_sequence
+
+    embeds = pad_sequence(rows, batch_first=True)
+    mask = pad_sequence([torch.ones(e.shape[0], dtype=torch.long, device=e.device) for e in rows], batch_first=True)
+    return embeds, mask

@@ -145,7 +145,7 @@ def _unit_areas() -> dict[str, float]:
     out = {"circle": math.pi}
     for shape in scenes.SHAPES:
         if shape != "circle":
-            pts = np.array(scenes._polygon(scenes.Obj(shape, "", 0.0, 0.0, 1.0, 0.0), 1))
+            pts = np.array(scenes.polygon(scenes.Obj(shape, "", 0.0, 0.0, 1.0, 0.0), 1))
             out[shape] = 0.5 * abs(np.dot(pts[:, 0], np.roll(pts[:, 1], 1)) - np.dot(pts[:, 1], np.roll(pts[:, 0], 1)))
     return out
 
@@ -160,7 +160,7 @@ def _template(shape: str, cx: float, cy: float, r: float, angle: float, hw: tupl
     if shape == "circle":
         cv2.circle(t, (round(cx * k), round(cy * k)), round(r * k), 1, -1)
     else:
-        pts = scenes._polygon(scenes.Obj(shape, "", cx * k, cy * k, r * k, angle), 1)
+        pts = scenes.polygon(scenes.Obj(shape, "", cx * k, cy * k, r * k, angle), 1)
         cv2.fillPoly(t, [np.round(np.array(pts)).astype(np.int32)], 1)
     return cv2.resize(t.astype(np.float32), (hw[1], hw[0]), interpolation=cv2.INTER_AREA)
 

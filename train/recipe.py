@@ -58,11 +58,12 @@ def find(name_or_path: str) -> Path:
     builtin = RECIPES / f"{name_or_path}.yaml"
     if builtin.is_file() and "/" not in name_or_path:
         return builtin
-    names = sorted(f.stem for f in RECIPES.glob("*.yaml") if _is_recipe(f))
+    names = sorted(f.stem for f in RECIPES.glob("*.yaml") if is_recipe(f))
     raise UserError(f"no recipe {name_or_path!r}: not a file, and the built-in recipes are {', '.join(names)}")
 
 
-def _is_recipe(path: Path) -> bool:
+def is_recipe(path: Path) -> bool:
+    """Whether a YAML file is a recipe (a mapping with a `steps` list) rather than one step's training config."""
     import yaml
 
     try:

@@ -9,7 +9,7 @@ from qimage.train import recipe as recipe_mod
 from qimage.train.config import DpoConfig, GrpoConfig, PretrainConfig, VaeConfig, check_post, load, read_yaml
 
 RECIPES = sorted((Path(qimage.train.__file__).parent / "recipes").glob("*.yaml"))
-STEP_LISTS = [p for p in RECIPES if recipe_mod._is_recipe(p)]
+STEP_LISTS = [p for p in RECIPES if recipe_mod.is_recipe(p)]
 CONFIGS = [p for p in RECIPES if p not in STEP_LISTS]
 
 
