@@ -168,41 +168,65 @@ def _train(vae, cfg, params, opt, sched, train, holdout, names, stats_set, size,
 
 
 def run(cfg: VaeConfig, out=None, decoder_only: bool = False, progress: bool = True) -> dict:
-    from diffusers import AutoencoderKLQwenImage
-
-    from qimage.quiet import quiet_libraries
+    """Trains (or, decoder_only, fine-tunes the decoder of) the directory's VAE; writes OUT/model, log.csv, loss.png,
+    reconstructions.png of the held-out samples, report.json (before/after) and a summary line in log.txt."""
     from qimage.device import pick_device
-    from qimage.grid import image_grid
-    from qimage.model_dir import load_components, write_model_dir
+    from qimage.model_dir import load_components
+    from qimage.quiet import quiet_libraries
 
     quiet_libraries()
     size = parse_size(cfg.size, "size")
     device = pick_device(cfg.device)
     root = Path(out or cfg.out)
     comps = load_components(cfg.model.dir, device=device, dtype=torch.float32)
-    f = vae_ops.scale_factor(comps["vae"])
+    vae = _starting_vae(cfg, comps["vae"], size, device, decoder_only)
+    train, holdout, names = _split(cfg)
+    stats_set = [train[i] for i in np.random.default_rng(cfg.seed).permutation(len(train))[: cfg.stats_samples]]
+    params, opt, sched = _optimiser(vae, cfg, decoder_only)
+    root.mkdir(parents=True, exist_ok=True)
+    with planar(vae):  # single images: the causal 3-D convolutions as 2-D ones (same function, faster)
+        before, after, recon, log = _train(vae, cfg, params, opt, sched, train, holdout, names, stats_set, size,
+                                           device, decoder_only, root, progress)
+    report = _write_outputs(root, comps, vae, log, holdout, recon, size)
+    report = {"decoder_only": decoder_only, "steps": cfg.steps, "before": before, "after": after, **report}
+    write_json_atomic(root / "report.json", report)
+    with (root / "log.txt").open("a") as fh:
+        fh.write(_summary_lines(before, after) + "\n")
+    return report
+
+
+def _starting_vae(cfg: VaeConfig, vae, size, device, decoder_only: bool):
+    """The VAE the run starts from: the directory's (init pretrained) or fresh weights of its config with unit
+    latent statistics; checks the size and the decoder-only precondition first."""
+    from diffusers import AutoencoderKLQwenImage
+
+    f = vae_ops.scale_factor(vae)
     if size[0] % (2 * f) or size[1] % (2 * f):
         raise UserError(f"size {cfg.size} is not a multiple of {2 * f} (whole 2x2 latent patches)")
     if decoder_only and cfg.model.init != "pretrained":
         raise UserError("--decoder-only fine-tunes a trained VAE: set model.init to pretrained")
     torch.manual_seed(cfg.seed)
-    vae = comps["vae"]
-    if cfg.model.init != "pretrained":  # from scratch: the directory's config, fresh weights, unit statistics
+    if cfg.model.init != "pretrained":
         vae = AutoencoderKLQwenImage.from_config(vae.config).to(device)
         z = vae.config.z_dim
         vae.register_to_config(latents_mean=[0.0] * z, latents_std=[1.0] * z)
+    return vae
 
-    sources = list(cfg.sources.items())
-    records = {name: read_source(src, name) for name, src in sources}
-    # held out from every source, so the report measures words and scenes alike
+
+def _split(cfg: VaeConfig):
+    """(train records, held-out records, each held-out record's source name): the first `holdout` of every source
+    is held out, so the report measures words and scenes alike."""
+    records = {name: read_source(src, name) for name, src in cfg.sources.items()}
     holdout = [r for name in records for r in records[name][: cfg.holdout]]
     names = [name for name in records for _ in records[name][: cfg.holdout]]
-    records = {name: recs[cfg.holdout:] for name, recs in records.items()}
-    train = [r for recs in records.values() for r in recs]
+    train = [r for recs in records.values() for r in recs[cfg.holdout:]]
     if not train:
         raise UserError(f"no training samples left after holding out {cfg.holdout}")
-    stats_set = [train[i] for i in np.random.default_rng(cfg.seed).permutation(len(train))[: cfg.stats_samples]]
+    return train, holdout, names
 
+
+def _optimiser(vae, cfg: VaeConfig, decoder_only: bool):
+    """(trained parameters, AdamW, LR schedule); decoder_only freezes the encoder parts in eval mode."""
     vae.train().requires_grad_(True)
     if decoder_only:
         for part in ENCODER_PARTS:
@@ -211,12 +235,14 @@ def run(cfg: VaeConfig, out=None, decoder_only: bool = False, progress: bool = T
     o = cfg.optim
     opt = torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay,
                             fused=True if o.fused else None)
-    sched = lr_schedule(opt, cfg.optim, cfg.steps)
+    return params, opt, lr_schedule(opt, cfg.optim, cfg.steps)
 
-    root.mkdir(parents=True, exist_ok=True)
-    with planar(vae):  # single images: the causal 3-D convolutions as 2-D ones (same function, faster)
-        before, after, recon, log = _train(vae, cfg, params, opt, sched, train, holdout, names, stats_set, size,
-                                           device, decoder_only, root, progress)
+
+def _write_outputs(root: Path, comps, vae, log, holdout, recon, size) -> dict:
+    """OUT/model (the directory with the trained VAE), loss.png and reconstructions.png; the report's model keys."""
+    from qimage.grid import image_grid
+    from qimage.model_dir import write_model_dir
+
     c = comps
     model = write_model_dir(root / "model", c["transformer"], vae, c["text_encoder"], c["tokenizer"], c["scheduler"])
     plot_curve([(float(r["step"]), float(r["loss"])) for r in log.rows()], root / "loss.png", title="VAE loss")
@@ -225,10 +251,11 @@ def run(cfg: VaeConfig, out=None, decoder_only: bool = False, progress: bool = T
         originals = [fit(holdout[i].load(), size) for i in pick]
         pairs = [im for i, o in zip(pick, originals) for im in (o, recon[i])]
         image_grid(pairs, cols=8).save(root / "reconstructions.png")
-    report = {"decoder_only": decoder_only, "steps": cfg.steps, "before": before, "after": after,
-              "latents_mean": vae.config.latents_mean, "latents_std": vae.config.latents_std, "model": str(model)}
-    write_json_atomic(root / "report.json", report)
+    return {"latents_mean": vae.config.latents_mean, "latents_std": vae.config.latents_std, "model": str(model)}
 
+
+def _summary_lines(before: dict, after: dict) -> str:
+    """PSNR (and OCR read-back, scenes score where measured) before and after, overall and per source."""
     def summary(b: dict, a: dict) -> str:
         line = f"PSNR before {b.get('psnr', math.nan):.2f} dB, after {a.get('psnr', math.nan):.2f} dB"
         if "ocr_readback" in a:
@@ -240,6 +267,4 @@ def run(cfg: VaeConfig, out=None, decoder_only: bool = False, progress: bool = T
     line = summary(before, after)
     for name, a in after.get("by_source", {}).items():
         line += f"\n  {name}: " + summary(before["by_source"][name], a)
-    with (root / "log.txt").open("a") as fh:
-        fh.write(line + "\n")
-    return report
+    return line
