@@ -59,6 +59,7 @@ def test_default_renders_are_kept(synth_run, kind):
     keep = 1 - len(mine) / n
     reasons = Counter(r["filter"] for r in mine)
     detail = "; ".join(f"{r['path']}: {r['filter']} ({r['reason']})" for r in mine)
+    print(f"keep rate of {kind} at size {size}: {keep:.3f} of {n}")  # the closing note's figure, with pytest -s
     assert keep >= 0.95, f"{kind} at {size}: kept {keep:.3f} of {n}, rejected {dict(reasons)}: {detail}"
     assert sum(r["path"].startswith(f"{kind}/") for r in kept) + len(mine) == n
 
