@@ -7,6 +7,7 @@ After loading, ``check`` / ``check_post`` test what types cannot say (positive s
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -189,10 +190,9 @@ def check(cfg) -> None:
         raise UserError(f"config: model.init must be pretrained, adaln-zero or default, got {cfg.model.init!r}")
     check_optim(cfg.optim)
     _positive(cfg.batch_size, "batch_size")
-    _positive(cfg.loss.text_weight, "loss.text_weight")  # a zero or negative weight would reward errors there
-    _positive(cfg.loss.object_weight, "loss.object_weight")
-    if hasattr(cfg.loss, "changed_weight"):
-        _positive(cfg.loss.changed_weight, "loss.changed_weight")
+    for f in dataclasses.fields(cfg.loss):  # every trainer's region weights (an edit config has one more)
+        if f.name.endswith("_weight"):  # a zero or negative weight would reward errors there
+            _positive(getattr(cfg.loss, f.name), f"loss.{f.name}")
     if isinstance(cfg, PretrainConfig):
         if not cfg.stages:
             raise UserError("config: `stages` is empty; give at least one stage with steps")

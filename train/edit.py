@@ -189,7 +189,7 @@ class EditTrainer(Trainer):
         return flow.loss(pred[:, : xt.shape[1]], target, self.edit_weights(keyed, bucket, x0.shape[1]))
 
     def edit_weights(self, keyed, bucket, channels: int) -> torch.Tensor | None:
-        """Packed loss weights: the target's text/object regions plus (changed_weight - 1) where the edit changes."""
+        """Packed loss weights, `w_edit` of ``qimage.train.regions``; None when every weight is 1."""
         base = self.region_weights([r.target for _, r in keyed], bucket, channels)
         extra = self.cfg.loss.changed_weight - 1
         if extra == 0:
@@ -199,7 +199,8 @@ class EditTrainer(Trainer):
             m = self._changed.get((k, bucket))
             if m is None:
                 m = regions.changed_latent_mask(r.load(), r.target.load(), bucket, self.vae_scale)
-                self._changed[(k, bucket)] = m  # a float per latent cell, once per pair
+                if self.encoders.cache:  # as the latents: a float per latent cell, decoded once per pair
+                    self._changed[(k, bucket)] = m
             masks.append(m)
         w = extra * torch.stack(masks).expand(-1, channels, -1, -1)
         w = vae_ops.pack(w.contiguous()).to(self.device)

@@ -6,17 +6,18 @@ learns the flat background first and the content the caption talks about last. P
     w = 1 + (text_weight - 1) * [inside a metadata text quad] + (object_weight - 1) * [inside a scenes object's box]
 
 The VAE weights its reconstruction loss with w (`qimage.train.vae`); pretraining weights the flow-matching loss with
-w averaged over each latent cell (`latent_weights`, `qimage.train.flow.loss`).
-
-Edit training adds the pixels the edit changes (an edit pair's source and target differ on a few percent of the
-pixels, so the unweighted loss is mostly learning to copy the condition):
-
-    w_edit = w + (changed_weight - 1) * max over the cell of [|target - source| > CHANGED_TOL in any channel]
-
-The max, not the mean, because a latent cell decodes its whole 8x8 block: a thin stroke that changes a tenth of the
-block still needs the cell's tokens to change. Box corners are rounded to whole
+w averaged over each latent cell (`latent_weights`, `qimage.train.flow.loss`). Box corners are rounded to whole
 pixels as for text quads, so a row or column a box only partly covers at its top/left edge may be left at weight 1
 (the shipped toy's VAE was trained so).
+
+Edit training adds the cells the edit changes (an edit pair's source and target differ on a few percent of the
+pixels, so the unweighted loss is mostly learning to copy the condition). Per latent cell:
+
+    w_edit = mean over the cell of w (the target's regions)
+             + (changed_weight - 1) * max over the cell of [|target - source| > CHANGED_TOL in any channel]
+
+The max, not the mean, because a latent cell decodes its whole 8x8 block: a thin stroke that changes a tenth of the
+block still needs the cell's tokens to change.
 """
 from __future__ import annotations
 

@@ -177,9 +177,9 @@ def test_changed_weight_weights_the_cells_the_edit_changes(tmp_path, edit_init, 
     base = EditTrainer(_config(edit_init, tiny_model_dir, pairs_dir, tmp_path / "b"), tmp_path / "b", _world(),
                        torch.device("cpu"), progress=False)
     assert base.edit_weights(keyed, (128, 64), 16) is None  # the reference loss by default
-    with pytest.raises(UserError, match="loss.changed_weight must be positive"):
-        from qimage.train.config import check
+    from qimage.train.config import check
 
+    with pytest.raises(UserError, match="loss.changed_weight must be positive"):
         check(_config(edit_init, tiny_model_dir, pairs_dir, tmp_path / "c", loss={"changed_weight": 0.0}))
 
 
