@@ -124,12 +124,14 @@ class Pipeline:
         cfg: float | None = None,
         seeds: int | Sequence[int] = 0,
         condition=None,
+        noise_seeds: Sequence[int] | None = None,
     ) -> "Denoising":
         """Everything a sampler needs, before any step: the initial noise, the schedule, the per-sample step
         generators and ``velocity(x, t, i)`` (true CFG included). ``__call__`` runs it; GRPO calls ``velocity`` again
         with gradients on the stored trajectory, so rollouts and their recomputation share one definition.
         ``condition``: what ``conditioning`` reads besides the prompts (here a list of PIL condition images; an
-        ``EditPipeline`` passes its ``EditInputs``)."""
+        ``EditPipeline`` passes its ``EditInputs``). ``noise_seeds``: the initial noise's seeds where they are not
+        ``seeds`` (GRPO groups that share one start while each rollout keeps its own step noise)."""
         s = self.settings
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         width, height = width or s.width, height or s.height
@@ -139,8 +141,9 @@ class Pipeline:
         self.check_steps(steps)
         self.check_size(width, height)
         seeds = [seeds + k for k in range(len(prompts))] if isinstance(seeds, int) else list(seeds)
-        if len(seeds) != len(prompts):
-            raise UserError(f"{len(seeds)} seeds for {len(prompts)} prompts")
+        noise_seeds = seeds if noise_seeds is None else list(noise_seeds)
+        if len(seeds) != len(prompts) or len(noise_seeds) != len(prompts):
+            raise UserError(f"{len(seeds)} seeds ({len(noise_seeds)} noise seeds) for {len(prompts)} prompts")
 
         b, lh, lw = len(prompts), height // self.vae_scale, width // self.vae_scale
         do_cfg = cfg > 1
@@ -165,7 +168,7 @@ class Pipeline:
             return out
 
         timesteps, sigmas = schedule(self.scheduler, steps, n_target, self.device)
-        x = vae_ops.pack(self.noise(seeds, width, height))
+        x = vae_ops.pack(self.noise(noise_seeds, width, height))
         generators = [torch.Generator().manual_seed(step_seed(sd)) for sd in seeds]
         return Denoising(x, timesteps, sigmas, velocity, generators, lh, lw)
 

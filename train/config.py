@@ -257,6 +257,9 @@ class Rollout:
     cfg: float = 4.0
     window: list[int] = field(default_factory=lambda: [0, 9])  # stochastic and trained steps [start, end)
     micro_batch: int = 32  # images per forward; recomputation uses the same batches (ratio exactly 1)
+    # a group's rollouts start from one initial noise (DanceGRPO), each with its own step noise: the reward's spread
+    # in a group then comes from the trained transitions alone, not from starts the policy gradient cannot credit
+    same_noise: bool = False
 
 
 @dataclass

@@ -73,10 +73,11 @@ class Chunk:
     final: torch.Tensor | None = None
 
 
-def rollout(pipe, items, seeds, ro, size) -> Chunk:
-    """G-expanded items and seeds of one micro-batch sampled with the SDE inside ``ro.window``, ODE elsewhere."""
+def rollout(pipe, items, seeds, ro, size, starts=None) -> Chunk:
+    """G-expanded items and seeds of one micro-batch sampled with the SDE inside ``ro.window``, ODE elsewhere;
+    ``starts``: the initial noise's seeds when they are not ``seeds`` (``rollout.same_noise``)."""
     d = pipe.prepare([it["prompt"] for it in items], width=size[0], height=size[1], steps=ro.steps, cfg=ro.cfg,
-                     seeds=seeds)
+                     seeds=seeds, noise_seeds=starts)
     c = Chunk(d, items)
     x = d.x
     lo, hi = ro.window
@@ -132,15 +133,17 @@ class Trainer(PostTrainer):
         return self.cfg.steps * self.cfg.minibatches
 
     # --- one iteration -------------------------------------------------------------------------------------------
-    def global_batch(self, step: int) -> tuple[list[dict], list[int]]:
-        """P prompts x G rollouts (prompt-major) and one seed per rollout, the same on every process."""
-        cfg = self.cfg
+    def global_batch(self, step: int) -> tuple[list[dict], list[int], list[int]]:
+        """P prompts x G rollouts (prompt-major), one seed per rollout and the seed of each rollout's initial noise
+        (its group's first seed under ``rollout.same_noise``), the same on every process."""
+        cfg, g = self.cfg, self.cfg.group_size
         items = self.pool.draw(step, cfg.prompts_per_step)
         rng = np.random.default_rng([cfg.seed, step, 0xA11])
-        seeds = rng.integers(0, 2**31 - 1, size=cfg.prompts_per_step * cfg.group_size).tolist()
-        return [it for it in items for _ in range(cfg.group_size)], seeds
+        seeds = rng.integers(0, 2**31 - 1, size=cfg.prompts_per_step * g).tolist()
+        starts = [seeds[k - k % g] for k in range(len(seeds))] if cfg.rollout.same_noise else seeds
+        return [it for it in items for _ in range(g)], seeds, starts
 
-    def rollouts(self, items, seeds) -> list[Chunk]:
+    def rollouts(self, items, seeds, starts) -> list[Chunk]:
         from qimage.device import autocast
 
         mb = self.cfg.rollout.micro_batch
@@ -148,7 +151,8 @@ class Trainer(PostTrainer):
         self.policy.eval_mode()
         with autocast(self.device):
             for k in range(0, len(items), mb):
-                chunks.append(rollout(self.pipe, items[k:k + mb], seeds[k:k + mb], self.cfg.rollout, self.size))
+                chunks.append(rollout(self.pipe, items[k:k + mb], seeds[k:k + mb], self.cfg.rollout, self.size,
+                                      starts[k:k + mb]))
         return chunks
 
     def rewards(self, chunks) -> tuple[torch.Tensor, dict]:
@@ -203,9 +207,9 @@ class Trainer(PostTrainer):
 
     def iteration(self) -> dict:
         t0 = time.perf_counter()
-        items, seeds = self.global_batch(self.step)
+        items, seeds, starts = self.global_batch(self.step)
         part = self.world.slice(len(items))
-        chunks = self.rollouts(items[part], seeds[part])
+        chunks = self.rollouts(items[part], seeds[part], starts[part])
         t1 = time.perf_counter()
         rewards, guard = self.rewards(chunks)
         t2 = time.perf_counter()

@@ -78,6 +78,30 @@ def test_recomputed_logprobs_equal_the_rollouts_and_do_not_depend_on_the_batch(s
         assert torch.allclose(mixed.x_next[j][:1], alone.x_next[j], rtol=0, atol=1e-4)
 
 
+def test_same_noise_shares_a_groups_start_and_keeps_each_rollouts_step_noise(small_model, tmp_path):
+    """rollout.same_noise: a group's rollouts start from one latent, so with the SDE window closed (plain ODE) they
+    end identical; inside the window each draws its own step noise, so they part. Groups still differ."""
+    import dataclasses
+
+    from qimage.pipeline import Pipeline
+
+    cfg = _config(small_model, tmp_path / "r", prompts_per_step=2, group_size=3, rollout={"same_noise": True})
+    trainer = grpo.Trainer(cfg, tmp_path / "r", *_world())
+    items, seeds, starts = trainer.global_batch(0)
+    assert len(set(seeds)) == 6 and starts == [seeds[0]] * 3 + [seeds[3]] * 3
+    pipe = Pipeline.load(small_model, dtype=torch.float32)
+    prompt = [{"prompt": items[0]["prompt"]}] * 3
+    ode = dataclasses.replace(cfg.rollout, noise_level=0.0)
+    c = grpo.rollout(pipe, prompt, seeds[:3], ode, (32, 32), starts[:3])
+    assert torch.equal(c.final[0], c.final[1]) and torch.equal(c.final[0], c.final[2])
+    c = grpo.rollout(pipe, prompt, seeds[:3], cfg.rollout, (32, 32), starts[:3])
+    assert torch.equal(c.x[0][0], c.x[0][1])  # one start
+    assert (c.final[0] - c.final[1]).abs().max() > 1e-2  # own step noise
+    unshared = _config(small_model, tmp_path / "u", prompts_per_step=2, group_size=3)
+    _, seeds_u, starts_u = grpo.Trainer(unshared, tmp_path / "u", *_world()).global_batch(0)
+    assert starts_u == seeds_u == seeds  # the default: every rollout its own start
+
+
 def test_first_minibatch_is_on_policy_and_the_run_writes_its_logs(small_model, tmp_path, brightness):
     cfg = _config(small_model, tmp_path / "r", minibatches=2, reward=brightness,
                   log={"sample_every": 1, "prompts": ["a"]})
