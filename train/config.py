@@ -304,6 +304,11 @@ class GrpoConfig(PostConfig):
     adv_clip: float = 5.0
     clip_range: float = 1e-4  # PPO ratio clip
     minibatches: int = 1  # optimiser steps per rollout batch (the first is on-policy: ratio exactly 1)
+    objective: str = "flow-grpo"  # flow-grpo (per-step log-probabilities) | awm (advantage-weighted matching)
+    timesteps: Timesteps = field(default_factory=Timesteps)  # awm: the levels its matching loss draws
+
+
+OBJECTIVES = ("flow-grpo", "awm")
 
 
 @dataclass
@@ -349,6 +354,9 @@ def check_post(cfg) -> None:
         _positive(cfg.adv_clip, "adv_clip")
         _positive(cfg.clip_range, "clip_range")
         _positive(cfg.minibatches, "minibatches")
+        if cfg.objective not in OBJECTIVES:
+            raise UserError(f"objective must be one of {', '.join(OBJECTIVES)}, got {cfg.objective!r}")
+        _positive(cfg.timesteps.std, "timesteps.std")
         if (cfg.prompts_per_step * cfg.group_size) % cfg.minibatches:
             raise UserError(f"prompts_per_step x group_size = {cfg.prompts_per_step * cfg.group_size} is not "
                             f"divisible by minibatches = {cfg.minibatches}")

@@ -231,5 +231,8 @@ class Trainer(PostTrainer):
 
 
 def run(cfg: GrpoConfig, **kw) -> dict:
-    """``posttrain.run`` with the GRPO trainer: OUT/model, OUT/trainer_state.safetensors, OUT/log.csv, ..."""
-    return posttrain.run(Trainer, cfg, **kw)
+    """``posttrain.run`` with the GRPO trainer of ``cfg.objective`` (Flow-GRPO's, or ``train.awm``'s on the same
+    rollouts): OUT/model, OUT/trainer_state.safetensors, OUT/log.csv, ..."""
+    from .awm import Trainer as AwmTrainer
+
+    return posttrain.run(AwmTrainer if cfg.objective == "awm" else Trainer, cfg, **kw)
