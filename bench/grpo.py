@@ -6,12 +6,13 @@ Baseline, measured in the same run: the ODE (Euler) sampler on the same model, p
 
 Prints: rollout time with the SDE (every step stochastic, log-probs kept) / ODE time (goal <= 1.1x) and rollout
 images/s; one GRPO iteration (P x G = images) split into rollout, reward, log-prob recomputation (forward only) and
-the rest of the update (backward, optimiser), with the share of each; and how often the fast OCR reward and the
-eval's full OCR agree on whether a rollout's text is exact.
+the rest of the update (backward, optimiser), with the share of each; one iteration of the awm objective; and how
+often the fast OCR reward and the eval's full OCR agree on whether a rollout's text is exact.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import torch
@@ -35,7 +36,7 @@ def main() -> None:
 
     from qimage.quiet import quiet_libraries
     from qimage.device import autocast, pick_device
-    from qimage.train import grpo, rewards
+    from qimage.train import awm, grpo, rewards
     from qimage.config import parse
     from qimage.train.config import GrpoConfig, check_post
     from qimage.train.distributed import World
@@ -90,6 +91,14 @@ def main() -> None:
     for k, v in parts.items():
         print(f"  {k:<40} {v:6.2f} s  {100 * v / total:5.1f}%")
     print(f"  (reward alone, measured separately: {t_reward:.2f} s = {1000 * t_reward / n:.0f} ms per image)")
+
+    awm_cfg = dataclasses.replace(cfg, objective="awm", beta=1.0,
+                                  rollout=dataclasses.replace(cfg.rollout, window=[0, 1]))
+    out = awm.Trainer(awm_cfg, cfg.out, World(), device, progress=False).iteration()
+    total = out["rollout_s"] + out["reward_s"] + out["train_s"]
+    print(f"one AWM iteration (objective awm, same images, 1 stochastic step, beta {awm_cfg.beta}): {total:.1f} s")
+    for k in ("rollout", "reward", "train"):
+        print(f"  {k:<40} {out[k + '_s']:6.2f} s  {100 * out[k + '_s'] / total:5.1f}%")
 
     images = [im for c in chunks for im in pipe.finish(c.final, c.denoising.lh, c.denoising.lw)]
     agree = rewards.agreement(images, [it for c in chunks for it in c.items])

@@ -126,7 +126,7 @@ class PostTrainer:
             if log and (done % lg.every == 0 or done == cfg.steps):
                 log.write({k: f"{v:.6g}" if isinstance(v, float) else v for k, v in
                            {**out, "elapsed_s": time.perf_counter() - t_start}.items()})
-                plot_log(log.rows(), self.CURVES, self.out / "curves.png", self.CURVES_TITLE)
+                plot_log(log.rows(), self.CURVES, self.out / "curves.png", self.CURVES_TITLE, smooth=10)
             bar.set_postfix({k: f"{out[k]:.3g}" for k in self.CURVES})
             bar.update(1)
             stopping = (stop_at is not None and done >= stop_at) or (max_minutes is not None and distributed.any_true(
@@ -144,18 +144,28 @@ class PostTrainer:
         return {"step": self.step, "rewards": rewards, "stopped": False}
 
 
-def plot_log(rows: list[dict], keys: list[str], path: Path, title: str, y_range=None) -> None:
-    """Each key of the CSV rows against the step, one line each (matplotlib, PNG)."""
+def plot_log(rows: list[dict], keys: list[str], path: Path, title: str, y_range=None, smooth: int = 0) -> None:
+    """Each key of the CSV rows against the step, one line each (matplotlib, PNG); with ``smooth`` > 1 each line is
+    drawn faint and its running mean over the last ``smooth`` points bold over it (an iteration's reward depends on
+    which prompts it drew, so the trend is what a reader looks for)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
 
     fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=100)
     for k in keys:
         pts = [(float(r["step"]), float(r[k])) for r in rows if r.get(k) not in (None, "")]
-        if pts:
-            ax.plot(*zip(*pts), marker=".", label=k)
+        if not pts:
+            continue
+        x, y = np.array(pts).T
+        if smooth > 1 and len(y) >= smooth:
+            line, = ax.plot(x, y, alpha=0.3, linewidth=0.8)
+            mean = np.convolve(y, np.ones(smooth) / smooth, mode="valid")
+            ax.plot(x[smooth - 1:], mean, color=line.get_color(), linewidth=2, label=f"{k} (mean of {smooth})")
+        else:
+            ax.plot(x, y, marker=".", label=k)
     ax.set_xlabel("iteration")
     ax.set_title(title, fontsize=9)
     if y_range:

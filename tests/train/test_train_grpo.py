@@ -207,7 +207,8 @@ def test_lora_policy_starts_as_the_base_trains_only_adapters_and_saves_for_diffu
     assert any("lora" in n for n, _ in pipe.transformer.named_parameters())
 
 
-def test_two_gloo_processes_match_one(small_model, tmp_path, brightness, write_config):
+@pytest.mark.parametrize("objective", ["flow-grpo", "awm"])
+def test_two_gloo_processes_match_one(small_model, tmp_path, brightness, write_config, objective):
     """torchrun with 2 processes: each rolls out half of the batch, rewards are gathered for the advantages, gradients
     averaged; the log and the weights equal one process's (micro-batches differ, so within float32 batching noise)."""
     import os
@@ -217,7 +218,7 @@ def test_two_gloo_processes_match_one(small_model, tmp_path, brightness, write_c
     def cfg(name):
         return write_config({"out": str(tmp_path / name), "model": {"dir": str(small_model)}, "reward": brightness,
                              "steps": 2, "prompts_per_step": 2, "group_size": 4, "beta": 0.01,
-                             "rollout": {"steps": 4, "window": [0, 3], "micro_batch": 4},
+                             "objective": objective, "rollout": {"steps": 4, "window": [0, 3], "micro_batch": 4},
                              "optim": {"lr": 1e-3, "warmup_steps": 0, "weight_decay": 0.0},
                              "log": {"every": 1, "checkpoint_every": 1, "sample_every": 0, "prompts": []}}, f"{name}.yaml")
 
