@@ -54,15 +54,19 @@ class Trainer(GrpoTrainer):
         with autocast(self.device):
             return self.pipe.transformer(xt, embeds, mask, s, shapes, return_dict=False)[0]
 
-    def chunk_loss(self, c: Chunk, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, chunks) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Each chunk's prompt embeddings, while the pipeline holds the bare module (its dtype names the embeddings')."""
+        self.policy.eval_mode()
+        with torch.no_grad():
+            return [self.pipe.encode([it["prompt"] for it in c.items]) for c in chunks]
+
+    def chunk_loss(self, c: Chunk, a: torch.Tensor, embeds, mask) -> tuple[torch.Tensor, torch.Tensor]:
         """(A * e, velocity distance to the reference) per rollout of one chunk."""
         cfg = self.cfg
         mu = flow.shift_mu(self.pipe.scheduler.config, c.final.shape[1]) if cfg.timesteps.shift else 0.0
         s, eps = levels_and_noise(c, cfg.timesteps, mu)
         x0 = c.final.float()
         xt, target = flow.interpolate(x0, eps, s)
-        with torch.no_grad():
-            embeds, mask = self.pipe.encode([it["prompt"] for it in c.items])
         pred = self.velocity(xt, s, embeds, mask, c)
         kl = torch.zeros_like(a)
         if cfg.beta > 0:
@@ -77,6 +81,7 @@ class Trainer(GrpoTrainer):
         per = len(chunks) // cfg.minibatches
         offsets = np.cumsum([0] + [len(c.items) for c in chunks])
         stats = {"loss": 0.0, "kl": 0.0}
+        conditions = self.encode(chunks)
         self.policy.train_mode()
         for m in range(cfg.minibatches):
             group = list(range(m * per, (m + 1) * per))
@@ -85,7 +90,7 @@ class Trainer(GrpoTrainer):
             for k in group:
                 a = adv[offsets[k]:offsets[k + 1]].to(self.device)
                 with self.policy.sync(k == group[-1]):
-                    loss, kl = self.chunk_loss(chunks[k], a)
+                    loss, kl = self.chunk_loss(chunks[k], a, *conditions[k])
                     total = (loss + cfg.beta * kl).sum() / n
                     total.backward()
                 stats["loss"] += float(total.detach()) / cfg.minibatches

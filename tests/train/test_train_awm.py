@@ -53,8 +53,9 @@ def test_one_update_lowers_the_favoured_rollouts_error_and_raises_the_other(smal
     items, seeds, starts = trainer.global_batch(0)
     c = trainer.rollouts(items, seeds, starts)[0]
     states = [g.get_state() for g in c.denoising.generators]
+    cond = trainer.encode([c])[0]
     trainer.policy.train_mode()
-    before = trainer.chunk_loss(c, torch.ones(2))[0].detach()
+    before = trainer.chunk_loss(c, torch.ones(2), *cond)[0].detach()
     weights = {n: p.detach().clone() for n, p in trainer.policy.model.named_parameters()}
     _rewind(c, states)
     trainer.update([c], torch.zeros(2))
@@ -62,7 +63,7 @@ def test_one_update_lowers_the_favoured_rollouts_error_and_raises_the_other(smal
     _rewind(c, states)
     trainer.update([c], torch.tensor([1.0, -1.0]))
     _rewind(c, states)
-    after = trainer.chunk_loss(c, torch.ones(2))[0].detach()
+    after = trainer.chunk_loss(c, torch.ones(2), *cond)[0].detach()
     assert after[0] < before[0] and after[1] > before[1], (before, after)
 
 
