@@ -95,8 +95,5 @@ class Trainer(GrpoTrainer):
                     total.backward()
                 stats["loss"] += float(total.detach()) / cfg.minibatches
                 stats["kl"] += float(kl.detach().sum()) / (n * cfg.minibatches)
-            torch.nn.utils.clip_grad_norm_(self.policy.trainable(), cfg.optim.grad_clip)
-            self.opt.step()
-            self.sched.step()
-            self.policy.after_step()
+            self.optimiser_step()
         return {k: float(distributed.mean(torch.tensor(v), self.world)) for k, v in stats.items()}

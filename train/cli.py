@@ -25,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--no-progress", action="store_true", help="no progress bar")
         p.set_defaults(func=func)
 
-    for name, what, func in (("grpo", "Flow-GRPO post-training on SDE rollouts with a reward (docs/posttrain.md)", cmd_grpo),
+    grpo_help = "GRPO on SDE rollouts with a reward: Flow-GRPO or advantage-weighted matching (docs/posttrain.md)"
+    for name, what, func in (("grpo", grpo_help, cmd_grpo),
                              ("dpo", "flow-DPO on offline or online preference pairs (docs/posttrain.md)", cmd_dpo)):
         g = tsub.add_parser(name, help=what)
         g.add_argument("--config", required=True, help="YAML config (see docs/posttrain.md and train/recipes/)")

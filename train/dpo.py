@@ -165,10 +165,7 @@ class Trainer(PostTrainer):
         loss, won = dpo_loss(e_w, e_l, e_ref_w, e_ref_l, cfg.beta)
         self.opt.zero_grad(set_to_none=True)
         loss.mean().backward()
-        torch.nn.utils.clip_grad_norm_(self.policy.trainable(), cfg.optim.grad_clip)
-        self.opt.step()
-        self.sched.step()
-        self.policy.after_step()
+        self.optimiser_step()
         e_w, e_l = e_w.detach(), e_l.detach()
         return {"loss": float(loss.detach().mean()), "implicit_acc": float(won.float().mean()),
                 "margin": float((e_w - e_l).mean()), "ref_margin": float((e_ref_w - e_ref_l).mean())}

@@ -199,10 +199,7 @@ class Trainer(PostTrainer):
                     stats["kl"] += float(kl.detach().sum()) / (n * n_trained * cfg.minibatches)
                     stats["ratio_dev"] = max(stats["ratio_dev"], float((ratio.detach() - 1).abs().max()))
                     stats["clip_frac"] += w * float(((ratio.detach() - 1).abs() > cfg.clip_range).float().mean())
-            torch.nn.utils.clip_grad_norm_(self.policy.trainable(), cfg.optim.grad_clip)
-            self.opt.step()
-            self.sched.step()
-            self.policy.after_step()
+            self.optimiser_step()
         return {k: float(distributed.mean(torch.tensor(v), self.world)) for k, v in stats.items()}
 
     def iteration(self) -> dict:

@@ -57,6 +57,13 @@ class PostTrainer:
     def iteration(self) -> dict:
         raise NotImplementedError
 
+    def optimiser_step(self) -> None:
+        """Clip the gradient, step the optimiser and its schedule, update the EMA."""
+        torch.nn.utils.clip_grad_norm_(self.policy.trainable(), self.cfg.optim.grad_clip)
+        self.opt.step()
+        self.sched.step()
+        self.policy.after_step()
+
     # --- checkpoints ---------------------------------------------------------------------------------------------
     def state(self) -> dict:
         return {"step": self.step, **self.policy.state(), "optimizer": self.opt.state_dict(),
