@@ -7,20 +7,11 @@ import torch
 from qimage.cli import main
 from qimage.train import awm, grpo
 from qimage.train.checkpoint import STATE_FILE, load_state
-from qimage.train.config import GrpoConfig, check_post, from_dict
+from post_helpers import grpo_config
 
 
 def _config(model_dir, out, **over):
-    data = {"out": str(out), "model": {"dir": str(model_dir)}, "prompts": {"letters": 1.0}, "reward": "ocr",
-            "objective": "awm", "steps": 2, "prompts_per_step": 2, "group_size": 2, "beta": 0.01,
-            "rollout": {"steps": 4, "window": [0, 3], "micro_batch": 2},
-            "optim": {"lr": 1e-3, "warmup_steps": 0, "weight_decay": 0.0},
-            "log": {"every": 1, "checkpoint_every": 1, "sample_every": 0, "prompts": []}}
-    for k, v in over.items():
-        data[k] = {**data[k], **v} if isinstance(v, dict) and isinstance(data.get(k), dict) else v
-    cfg = from_dict(GrpoConfig, data)
-    check_post(cfg)
-    return cfg
+    return grpo_config(model_dir, out, **{"objective": "awm", **over})
 
 
 def _world():
