@@ -28,7 +28,8 @@ def register(subparsers) -> None:
                         "(an unknown label lists them all; default: every face that suits the kind)")
     p.add_argument("--pairs", default=None,
                    help="words only: draw these background/text colour pairs, e.g. 'white/black,navy blue/yellow' "
-                        "(default: 12 pairs on light and dark backgrounds)")
+                        "(default: 12 pairs on light and dark backgrounds; all: every pair of their colours with "
+                        "contrast >= 3)")
     p.add_argument("--scale", default="1",
                    help="scenes only: object size factor, 0.25-2 (default 1: radii 5-20%% of the shorter side)")
     p.add_argument("--layout", default="random",

@@ -77,6 +77,11 @@ def parse_pairs(text: str | None) -> tuple | None:
         return None
     from . import colors
 
+    if str(text).strip() == "all":
+        from .words import all_pairs
+
+        return all_pairs()
+
     out = []
     for item in str(text).split(","):
         parts = [x.strip() for x in item.split("/")]

@@ -128,6 +128,14 @@ def edit_colors() -> tuple[str, ...]:
     return tuple(sorted({c for pair in PAIRS for c in pair}))
 
 
+def all_pairs() -> tuple[tuple[str, str], ...]:
+    """`--pairs all`: every (background, text) of edit_colors() that an edit may leave behind (WCAG contrast >=
+    EDIT_MIN_CONTRAST), so each colour is drawn in the company of every other, not only in its PAIRS."""
+    B = colors.BY_NAME
+    return tuple((bg, fg) for bg in edit_colors() for fg in edit_colors()
+                 if bg != fg and colors.contrast(B[bg].rgb, B[fg].rgb) >= EDIT_MIN_CONTRAST)
+
+
 def edit_key(kind: str, bg: str, fg: str, new: str) -> str:
     """A recolour combination as written in heldout_edits.txt: `recolor_text: white/black -> red`."""
     return f"{kind}: {bg}/{fg} -> {new}"

@@ -319,3 +319,23 @@ def test_scene_without_any_edit_is_written_unpaired_and_counted(tmp_path, monkey
         assert "edit" not in meta
         for key in ("image", "caption", "meta"):
             assert (tmp_path / "e" / e[key]).read_bytes() == (tmp_path / "plain" / e[key]).read_bytes()
+
+
+def test_pairs_all_draws_every_legible_pair_and_still_no_heldout_edit():
+    """`--pairs all` (the edit toy's recipe): every pair of the edit colours with contrast >= 3, among them every
+    (background, text) a held-out recolour leaves behind; the held-out edits stay out of training all the same."""
+    from qimage.synth import colors
+    from qimage.synth.runner import parse_pairs
+
+    pairs = parse_pairs("all")
+    assert len(pairs) == 100 and set(words.PAIRS) < set(pairs)
+    assert all(colors.contrast(colors.BY_NAME[b].rgb, colors.BY_NAME[f].rgb) >= 3 for b, f in pairs)
+    for p in words.eval_edit_pairs(12, seed=0):
+        tm = p["meta"]["target_meta"]
+        assert (tm["background"]["name"], tm["color"]["name"]) in pairs
+    drawn = set()
+    for i in range(300):
+        info = make_sample(_words_cfg(128, 64, seed=4, pairs="all"), i).edit.meta["edit"]
+        assert not words.heldout_edit(info["type"], info["background"], info["color"], info["new"]), info
+        drawn.add((info["background"], info["color"]))
+    assert len(drawn) > 60  # far beyond the 12 default pairs
