@@ -44,6 +44,7 @@ class Stage:
 @dataclass
 class Model:
     dir: str = ""  # a model directory (`qimage init DIR --preset toy` writes one): VAE, text encoder, tokenizer, ...
+    # (`shipped-toy`: the text-to-image toy inside the package)
     init: str = "pretrained"  # pretrained (the directory's transformer weights) | adaln-zero | default
     vae: str = ""  # optional model directory whose vae/ replaces the one in `dir` (e.g. a `qimage train vae` output)
     transformer: str = ""  # optional model directory whose transformer/ weights start the run (an edit model from

@@ -35,7 +35,7 @@ from .config import VaeConfig, parse_size
 from .data import read_source
 from .log import CsvLog, plot_curve
 from .vae2d import planar
-from .pretrain import lr_schedule
+from .pretrain import lr_schedule, model_path
 
 ENCODER_PARTS = ("encoder", "quant_conv")
 
@@ -178,7 +178,7 @@ def run(cfg: VaeConfig, out=None, decoder_only: bool = False, progress: bool = T
     size = parse_size(cfg.size, "size")
     device = pick_device(cfg.device)
     root = Path(out or cfg.out)
-    comps = load_components(cfg.model.dir, device=device, dtype=torch.float32)
+    comps = load_components(model_path(cfg.model.dir), device=device, dtype=torch.float32)
     vae = _starting_vae(cfg, comps["vae"], size, device, decoder_only)
     train, holdout, names = _split(cfg)
     stats_set = [train[i] for i in np.random.default_rng(cfg.seed).permutation(len(train))[: cfg.stats_samples]]
