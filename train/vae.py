@@ -18,6 +18,7 @@ complete model directory with the new VAE.
 """
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -179,6 +180,7 @@ def run(cfg: VaeConfig, out=None, decoder_only: bool = False, progress: bool = T
     device = pick_device(cfg.device)
     root = Path(out or cfg.out)
     comps = load_components(model_path(cfg.model.dir), device=device, dtype=torch.float32)
+    comps["pipeline_class"] = json.loads((Path(model_path(cfg.model.dir)) / "model_index.json").read_text())["_class_name"]
     vae = _starting_vae(cfg, comps["vae"], size, device, decoder_only)
     train, holdout, names = _split(cfg)
     stats_set = [train[i] for i in np.random.default_rng(cfg.seed).permutation(len(train))[: cfg.stats_samples]]
@@ -244,7 +246,8 @@ def _write_outputs(root: Path, comps, vae, log, holdout, recon, size) -> dict:
     from qimage.model_dir import write_model_dir
 
     c = comps
-    model = write_model_dir(root / "model", c["transformer"], vae, c["text_encoder"], c["tokenizer"], c["scheduler"])
+    model = write_model_dir(root / "model", c["transformer"], vae, c["text_encoder"], c["tokenizer"], c["scheduler"],
+                            c.get("processor"), c.get("pipeline_class"))  # an edit model stays one
     plot_curve([(float(r["step"]), float(r["loss"])) for r in log.rows()], root / "loss.png", title="VAE loss")
     if holdout:
         pick = sorted(set(np.linspace(0, len(holdout) - 1, 16).round().astype(int).tolist()))  # every source shows

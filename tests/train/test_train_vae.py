@@ -99,3 +99,16 @@ def test_report_holds_out_every_source_and_scores_scene_reconstructions(tmp_path
         assert report[key]["scenes_score"] == by["s"]["scenes_score"]
     log = (tmp_path / "s" / "log.txt").read_text()
     assert "scenes score before" in log and "\n  s: PSNR before" in log
+
+
+def test_an_edit_models_vae_run_writes_an_edit_model(tmp_path, synth_dirs):
+    """The edit toy's decoder step starts from an edit model's VAE: the output keeps processor/ and the pipeline."""
+    from qimage.edit import check_edit_model
+    from qimage.model_dir import init_model_dir
+
+    src = init_model_dir(tmp_path / "e", "tiny-edit", seed=0)
+    run(_cfg(src, synth_dirs["pure"], tmp_path / "d", model={"dir": str(src)}, steps=1), decoder_only=True,
+        progress=False)
+    check_edit_model(tmp_path / "d" / "model")  # raises for a text-to-image directory
+    index = json.loads((tmp_path / "d" / "model" / "model_index.json").read_text())
+    assert index["_class_name"] == json.loads((src / "model_index.json").read_text())["_class_name"]
