@@ -29,7 +29,7 @@ from .grpo import Trainer as GrpoTrainer
 
 def weighted_matching(pred: torch.Tensor, target: torch.Tensor, adv: torch.Tensor) -> torch.Tensor:
     """Per-sample A * mean (pred - target)^2 in float32."""
-    return adv * ((pred.float() - target.float()) ** 2).flatten(1).mean(1)
+    return adv * flow.sample_errors(pred, target)
 
 
 def levels_and_noise(c: Chunk, timesteps, mu: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -37,8 +37,7 @@ def levels_and_noise(c: Chunk, timesteps, mu: float) -> tuple[torch.Tensor, torc
     x0 = c.final
     s, eps = [], []
     for g in c.denoising.generators:
-        u = torch.randn(1, generator=g) * timesteps.std + timesteps.mean
-        s.append(torch.sigmoid(u + mu))
+        s.append(flow.sample_sigmas(1, g, timesteps.mean, timesteps.std, mu))
         eps.append(torch.randn((1, *x0.shape[1:]), generator=g))
     return torch.cat(s).to(x0.device), torch.cat(eps).to(x0.device, torch.float32)
 
@@ -72,7 +71,7 @@ class Trainer(GrpoTrainer):
         if cfg.beta > 0:
             with torch.no_grad(), self.policy.reference():
                 ref = self.velocity(xt, s, embeds, mask, c)
-            kl = ((pred.float() - ref.float()) ** 2).flatten(1).mean(1)
+            kl = flow.sample_errors(pred, ref)
         return weighted_matching(pred, target, a), kl
 
     def update(self, chunks, adv: torch.Tensor) -> dict:

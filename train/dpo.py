@@ -133,7 +133,7 @@ class Trainer(PostTrainer):
         with autocast(self.device):
             pred = self.pipe.transformer(xt, embeds, mask, s, [[(1, h // 2, w // 2)]] * xt.shape[0],
                                          return_dict=False)[0]
-        return ((pred.float() - target.float()) ** 2).flatten(1).mean(1)
+        return flow.sample_errors(pred, target)
 
     def iteration(self) -> dict:
         t0 = time.perf_counter()

@@ -55,6 +55,11 @@ def interpolate(x0: torch.Tensor, noise: torch.Tensor, sigma: torch.Tensor) -> t
     return (1 - s) * x0 + s * noise, noise - x0
 
 
+def sample_errors(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-sample mean squared error in float32, shape (B,): DPO's and AWM's per-rollout flow-matching errors."""
+    return ((prediction.float() - target.float()) ** 2).flatten(1).mean(1)
+
+
 def loss(prediction: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
     """Mean squared error in float32 (bf16 predictions under autocast are upcast before the reduction); with
     `weight` (broadcastable to the prediction) the mean of per-sample weighted means."""
